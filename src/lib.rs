@@ -1,0 +1,124 @@
+//! mtpaas: the multi-tenant layer for AI services sold on the service market.
+//!
+//! `Application::build` connects, migrates and binds; `http::app` is the router.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod telemetry;
+pub mod tenancy;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+pub use crate::config::Config;
+use crate::state::AppState;
+use crate::tenancy::TenantDirectory;
+
+pub use crate::http::app;
+
+/// A built server: connected, migrated, listening, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to Postgres, migrates the central and template schemas, loads the
+    /// tenant directory and binds `HOST:PORT` (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr).await?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let pool = db::connect(&config).await?;
+        db::migrate_all(&pool, &config).await?;
+        let directory = TenantDirectory::new(pool.clone(), &config.central_schema);
+        directory.reload_all().await?;
+        let state = AppState {
+            jwt: Arc::new(auth::jwt::JwtKeys::new(&config.jwt_secret)),
+            http: reqwest::Client::builder()
+                .timeout(config.ai_timeout)
+                .build()?,
+            config,
+            db: pool,
+            directory,
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { listener, state } = self;
+        let listen = tokio::spawn(
+            state
+                .directory
+                .clone()
+                .listen(state.config.database_url.expose_secret().to_owned()),
+        );
+        let app = http::app(state.clone());
+        tracing::info!(addr = %listener.local_addr()?, "mtpaas listening");
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        listen.abort();
+        state.db.close().await;
+        served.map_err(Into::into)
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,31 @@
+//! The one `Clone` state every handler gets.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::tenancy::TenantDirectory;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub directory: TenantDirectory,
+    pub jwt: Arc<JwtKeys>,
+    pub http: reqwest::Client,
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(s: &AppState) -> Self {
+        s.config.clone()
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(s: &AppState) -> Self {
+        s.db.clone()
+    }
+}

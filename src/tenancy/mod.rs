@@ -1,0 +1,15 @@
+//! Tenancy: what a tenant is (`TenantId`), how a request finds its tenant (`resolve`),
+//! how tenant schemas are built (`migrate`, `provision`), the in-memory status cache
+//! (`directory`) and the only way to reach tenant data (`conn`).
+
+pub mod conn;
+pub mod directory;
+pub mod id;
+pub mod migrate;
+pub mod provision;
+pub mod resolve;
+
+pub use conn::{ActiveTenant, TenantDb, TenantTx};
+pub use directory::{TenantDirectory, TenantStatus};
+pub use id::TenantId;
+pub use resolve::{ResolvedTenant, current_tenant};

@@ -1,0 +1,150 @@
+//! No tenant's `search_path` ever reaches another request, cancelled or not.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use mtpaas::tenancy::{TenantId, TenantTx};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::helpers::TestApp;
+
+/// What a pooled connection looks like to its next user.
+async fn assert_clean(conn: &mut sqlx::PgConnection) {
+    let path: String = sqlx::query_scalar("SHOW search_path")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(path, "\"$user\", public");
+    // Not inside a transaction left open by someone else: SAVEPOINT only works in one.
+    let in_tx = sqlx::raw_sql("SAVEPOINT probe")
+        .execute(&mut *conn)
+        .await
+        .is_ok();
+    assert!(!in_tx, "connection returned inside an open transaction");
+    let err = sqlx::query("SELECT count(*) FROM user_mst")
+        .execute(&mut *conn)
+        .await;
+    assert!(err.is_err(), "a tenant table is visible without a tenant");
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("leak_a", 1).await;
+    let tenant = TenantId::parse("leak_a").unwrap();
+    // One connection: whatever the next user gets is the connection the dropped one had.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect(&app.database_url)
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let mut tx = TenantTx::begin(&pool, &tenant).await.unwrap();
+        // Cancel a query while the server is still running it.
+        let slow = sqlx::query("SELECT pg_sleep(0.2), count(*) FROM user_mst").execute(&mut *tx);
+        let cut = Duration::from_millis(5 + (round % 5) * 10);
+        assert!(tokio::time::timeout(cut, slow).await.is_err());
+        drop(tx);
+        let mut conn = pool.acquire().await.unwrap();
+        assert_clean(&mut conn).await;
+    }
+    // Dropped while BEGIN itself may still be in flight.
+    for _ in 0..50 {
+        let _ =
+            tokio::time::timeout(Duration::from_micros(50), TenantTx::begin(&pool, &tenant)).await;
+        let mut conn = pool.acquire().await.unwrap();
+        assert_clean(&mut conn).await;
+    }
+    // And a transaction that ends normally leaves nothing either.
+    let mut tx = TenantTx::begin(&pool, &tenant).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM user_mst")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    tx.commit().await.unwrap();
+    assert_clean(&mut pool.acquire().await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn hundreds_of_concurrent_and_cancelled_requests_only_ever_see_their_own_rows() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("DB_MAX_CONNECTIONS".into(), "3".into());
+    })
+    .await;
+    let tenants: Vec<String> = (0..24).map(|i| format!("iso_{i:02}")).collect();
+    for (i, t) in tenants.iter().enumerate() {
+        app.create_tenant(t, i as i64 + 1).await;
+        // Same ids in every tenant; emails say whose row it is.
+        sqlx::query(&format!(
+            "INSERT INTO {t}.user_mst (email, name) SELECT 'u' || g || '@{t}.kr', '{t}' FROM generate_series(1, 15) g"
+        ))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let requests = 800;
+    let results = futures::stream::iter(0..requests)
+        .map(|i| {
+            let t = tenants[i % tenants.len()].clone();
+            let token = app.token(&t, 1, "admin");
+            // Every third request gives up after 1–15 ms: mid-query on a busy pool.
+            let timeout = if i % 3 == 0 {
+                Duration::from_millis(1 + (i as u64 % 15))
+            } else {
+                Duration::from_secs(20)
+            };
+            let req = app
+                .get("/api/users")
+                .header("X-Tenant-ID", &t)
+                .bearer_auth(token)
+                .timeout(timeout);
+            async move {
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        match resp.json::<Value>().await {
+                            Ok(body) => Some((t, status, body)),
+                            Err(_) => None, // cut while reading
+                        }
+                    }
+                    Err(_) => None,
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let completed: Vec<_> = results.into_iter().flatten().collect();
+    assert!(
+        completed.len() > requests / 2,
+        "only {} completed",
+        completed.len()
+    );
+    let mut rows_checked = 0;
+    for (t, status, body) in &completed {
+        assert_eq!(*status, 200, "{t}: {body}");
+        assert_eq!(body["tenant_id"], t.as_str());
+        let users = body["users"].as_array().unwrap();
+        assert_eq!(users.len(), 16, "{t}: {body}");
+        for u in users {
+            let email = u["email"].as_str().unwrap();
+            assert!(
+                email.ends_with(&format!("@{t}.kr")) || email == format!("admin@{t}.ac.kr"),
+                "{t} saw {email}"
+            );
+            rows_checked += 1;
+        }
+    }
+    assert!(rows_checked > 0);
+    // Every connection of the server's pool is clean now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = app.state.db.acquire().await.unwrap();
+        assert_clean(&mut c).await;
+        held.push(c);
+    }
+}
