@@ -117,7 +117,11 @@ impl TestApp {
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        let db = PgPool::connect(database_url).await.unwrap();
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(3)
+            .connect(database_url)
+            .await
+            .unwrap();
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
