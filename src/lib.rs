@@ -2,6 +2,7 @@
 //!
 //! `Application::build` connects, migrates and binds; `http::app` is the router.
 
+pub mod ai;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -54,6 +55,7 @@ impl Application {
             http: reqwest::Client::builder()
                 .timeout(config.ai_timeout)
                 .build()?,
+            login_throttle: Arc::new(auth::throttle::LoginThrottle::per_minute(10)),
             config,
             db: pool,
             directory,
@@ -81,6 +83,14 @@ impl Application {
                 .clone()
                 .listen(state.config.database_url.expose_secret().to_owned()),
         );
+        let throttle = state.login_throttle.clone();
+        let sweep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                throttle.sweep();
+            }
+        });
         let app = http::app(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "mtpaas listening");
         let served = axum::serve(
@@ -90,6 +100,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         listen.abort();
+        sweep.abort();
         state.db.close().await;
         served.map_err(Into::into)
     }

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::tenancy::TenantDirectory;
 
@@ -16,6 +17,7 @@ pub struct AppState {
     pub directory: TenantDirectory,
     pub jwt: Arc<JwtKeys>,
     pub http: reqwest::Client,
+    pub login_throttle: Arc<LoginThrottle>,
 }
 
 impl FromRef<AppState> for Arc<Config> {

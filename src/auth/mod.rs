@@ -3,6 +3,9 @@
 
 pub mod api_key;
 pub mod jwt;
+pub mod password;
+pub mod setup;
+pub mod throttle;
 pub mod user;
 
 /// Compares two secrets in constant time (length may leak; content does not).

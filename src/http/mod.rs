@@ -1,6 +1,8 @@
 //! The HTTP surface: one module per resource, each with its own `router()`, merged
 //! here under `/api`, plus the layers every request goes through.
 
+pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod tenants;
 pub mod users;
@@ -34,7 +36,9 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(health::router())
         .merge(tenants::router())
-        .merge(users::router());
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(chat::router());
 
     let timeout = state.config.request_timeout;
     Router::new()

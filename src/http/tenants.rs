@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::api_key::MarketApiKey;
+use crate::auth::setup;
 use crate::error::{ApiJson, Error, Result};
 use crate::state::AppState;
 use crate::tenancy::TenantStatus;
@@ -36,6 +37,11 @@ pub struct CreateTenantResponse {
     pub access_url: String,
     /// False when the same request had already been carried out.
     pub created: bool,
+    /// One-time token (72 h) with which the admin sets a password; on a repeated
+    /// request, a fresh one while the admin has not set a password yet.
+    pub setup_token: Option<String>,
+    /// The frontend link carrying the setup token.
+    pub setup_url: Option<String>,
 }
 
 fn limited(field: &'static str, v: &str, max: usize) -> Result<()> {
@@ -143,16 +149,33 @@ pub async fn create(
     })
     .await
     .map_err(|e| Error::Internal(anyhow::anyhow!("provisioning task failed: {e}")))??;
-    let created = matches!(outcome, Provisioned::Created { .. });
-    if created {
-        state.directory.set(&req.tenant_id, TenantStatus::Active);
-        tracing::info!(tenant_id = %req.tenant_id, "tenant created");
-    }
+    let (created, setup_token) = match outcome {
+        Provisioned::Created { setup_token, .. } => {
+            state.directory.set(&req.tenant_id, TenantStatus::Active);
+            tracing::info!(tenant_id = %req.tenant_id, "tenant created");
+            (true, Some(setup_token))
+        }
+        Provisioned::AlreadyExists => {
+            let token = setup::reissue_for_admin(
+                &state.db,
+                &state.config.central_schema,
+                &req.tenant_id,
+                &req.admin_email,
+            )
+            .await?;
+            (false, token)
+        }
+    };
+    let base = &state.config.public_base_url;
     Ok(Json(CreateTenantResponse {
         success: true,
-        access_url: format!("{}?tenant={}", state.config.public_base_url, req.tenant_id),
+        access_url: format!("{base}?tenant={}", req.tenant_id),
+        setup_url: setup_token
+            .as_deref()
+            .map(|t| setup::setup_url(base, &req.tenant_id, t)),
         tenant_id: req.tenant_id.to_string(),
         created,
+        setup_token,
     }))
 }
 

@@ -12,6 +12,7 @@
 use serde::Serialize;
 use sqlx::{Acquire, Executor, PgPool};
 
+use crate::auth::password::{SETUP_TOKEN_TTL_HOURS, new_setup_token};
 use crate::error::{Error, Result};
 use crate::tenancy::directory::CHANNEL;
 use crate::tenancy::id::TenantId;
@@ -34,8 +35,11 @@ pub struct NewTenant {
 /// What provisioning did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Provisioned {
-    /// A new tenant, with the id of its admin user.
-    Created { admin_user_id: i64 },
+    /// A new tenant, with its admin user and the admin's one-time setup token.
+    Created {
+        admin_user_id: i64,
+        setup_token: String,
+    },
     /// The same request was already carried out: nothing was created.
     AlreadyExists,
 }
@@ -142,6 +146,7 @@ pub async fn create_tenant(
         req.application_kind.as_deref().unwrap_or("unspecified")
     );
     let channel = CHANNEL;
+    let (setup_token, token_hash) = new_setup_token();
     let (admin_user_id,): (i64,) = sqlx::query_as(&format!(
         "WITH admin AS ( \
              INSERT INTO {t}.user_mst (email, name, role) VALUES ($2, $3, 'admin') RETURNING id \
@@ -150,6 +155,9 @@ pub async fn create_tenant(
              ON CONFLICT (schema_name) DO UPDATE SET version = EXCLUDED.version, updated_at = now() \
          ), event AS ( \
              INSERT INTO {c}.tenant_events (tenant_id, event, actor, detail) VALUES ($1, 'created', $5, $6) \
+         ), token AS ( \
+             INSERT INTO {c}.setup_tokens (token_hash, tenant_id, user_id, expires_at) \
+             SELECT $7, $1, id, now() + make_interval(hours => $8) FROM admin \
          ) \
          SELECT (SELECT id FROM admin) FROM pg_notify('{channel}', $1)"
     ))
@@ -159,9 +167,14 @@ pub async fn create_tenant(
     .bind(latest_tenant_version())
     .bind(actor.as_str())
     .bind(&detail)
+    .bind(&token_hash)
+    .bind(SETUP_TOKEN_TTL_HOURS as i32)
     .fetch_one(&mut *tx)
     .await?;
 
     tx.commit().await?;
-    Ok(Provisioned::Created { admin_user_id })
+    Ok(Provisioned::Created {
+        admin_user_id,
+        setup_token,
+    })
 }

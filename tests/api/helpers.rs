@@ -270,3 +270,61 @@ pub async fn assert_json_error(resp: Response, status: u16) -> Value {
     assert!(body["code"].is_string(), "{body}");
     body
 }
+
+/// Password every onboarded admin gets in tests.
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub async fn setup_password(&self, tenant: &str, token: &str, password: &str) -> Response {
+        self.post("/api/auth/setup-password")
+            .header("X-Tenant-ID", tenant)
+            .json(&json!({ "token": token, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_raw(&self, tenant: &str, email: &str, password: &str) -> Response {
+        self.post("/api/auth/login")
+            .header("X-Tenant-ID", tenant)
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> String {
+        let resp = self.login_raw(tenant, email, password).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "login {email}@{tenant}: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a tenant through the API, sets its admin's password with the setup
+    /// token from the create response, logs in, and returns the admin's token.
+    pub async fn onboard(&self, tenant: &str, app_id: i64) -> String {
+        let created = self.create_tenant(tenant, app_id).await;
+        let setup = created["setup_token"].as_str().expect("setup token");
+        let resp = self.setup_password(tenant, setup, ADMIN_PASSWORD).await;
+        assert_eq!(resp.status(), 200);
+        self.login(tenant, &format!("admin@{tenant}.ac.kr"), ADMIN_PASSWORD)
+            .await
+    }
+
+    /// An admin (with `token`) creates a user with a password; returns the user's id.
+    pub async fn add_user(&self, tenant: &str, token: &str, email: &str, password: &str) -> i64 {
+        let resp = self
+            .post("/api/users")
+            .header("X-Tenant-ID", tenant)
+            .bearer_auth(token)
+            .json(&json!({ "email": email, "name": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["user"]["id"].as_i64().unwrap()
+    }
+}

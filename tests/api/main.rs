@@ -2,7 +2,10 @@
 
 mod helpers;
 
+mod auth;
+mod chat;
 mod errors;
+mod isolation;
 mod provisioning;
 mod resolution;
 mod search_path;

@@ -1,0 +1,112 @@
+//! `GET /api/chat` (the user's own history) and `POST /api/chat` (a message and its
+//! reply from the AI backend, stored in `chat_his`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use crate::ai;
+use crate::auth::user::TenantUser;
+use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
+use crate::state::AppState;
+use crate::tenancy::TenantTx;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/chat", get(history).post(send))
+}
+
+#[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub message: String,
+    pub reply: String,
+    pub reg_dtm: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// At most this many messages (1–200, default 50).
+    pub limit: Option<i64>,
+    /// Only messages older than this id (for paging back).
+    pub before_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChatHistory {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+#[utoipa::path(get, path = "/api/chat", tag = "chat", params(HistoryQuery),
+    responses((status = 200, body = ChatHistory), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn history(
+    mut user: TenantUser,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<ChatHistory>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Error::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 200",
+        ));
+    }
+    let mut messages: Vec<ChatMessage> = sqlx::query_as(
+        "SELECT id, message, reply, reg_dtm FROM chat_his \
+         WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(user.user_id)
+    .bind(q.before_id)
+    .bind(limit)
+    .fetch_all(&mut *user.db)
+    .await?;
+    user.db.commit().await?;
+    messages.reverse();
+    Ok(Json(ChatHistory { messages }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SendMessage {
+    pub message: String,
+}
+
+#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = SendMessage,
+    responses((status = 201, body = ChatMessage), (status = 401), (status = 403), (status = 422), (status = 502)),
+    security(("bearer" = [])))]
+pub async fn send(
+    State(state): State<AppState>,
+    user: TenantUser,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> Result<(StatusCode, Json<ChatMessage>)> {
+    let message = body.message.trim().to_owned();
+    let n = message.chars().count();
+    if n == 0 || n > 10_000 {
+        return Err(Error::unprocessable(
+            "invalid_field",
+            "message must be 1 to 10000 characters",
+        ));
+    }
+    let TenantUser { user_id, db, .. } = user;
+    let tenant = db.tenant().clone();
+    // No pooled connection is held while the model thinks.
+    db.commit().await?;
+    let reply = ai::reply(&state, &message).await?;
+    let mut db = TenantTx::begin(&state.db, &tenant).await?;
+    let saved: ChatMessage = sqlx::query_as(
+        "INSERT INTO chat_his (user_id, message, reply) VALUES ($1, $2, $3) \
+         RETURNING id, message, reply, reg_dtm",
+    )
+    .bind(user_id)
+    .bind(&message)
+    .bind(&reply)
+    .fetch_one(&mut *db)
+    .await
+    .on_constraint("chat_his_user_id_fkey", |_| {
+        Error::unauthorized("user_not_found", "The user of this token no longer exists")
+    })?;
+    db.commit().await?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
