@@ -17,7 +17,10 @@ pub fn router() -> Router<AppState> {
         .route("/ready", get(ready))
 }
 
-async fn health(Extension(resolved): Extension<ResolvedTenant>) -> Json<Value> {
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    params(("X-Tenant-ID" = Option<String>, Header, description = "The tenant, if any")),
+    responses((status = 200, description = "Alive; echoes the resolved tenant"), (status = 400, body = crate::http::openapi::ErrorBody)))]
+pub async fn health(Extension(resolved): Extension<ResolvedTenant>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "tenant_id": resolved.tenant.as_ref().map(|t| t.as_str()),
@@ -25,7 +28,9 @@ async fn health(Extension(resolved): Extension<ResolvedTenant>) -> Json<Value> {
     }))
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/api/ready", tag = "health",
+    responses((status = 200, description = "Postgres answers"), (status = 503, body = crate::http::openapi::ErrorBody)))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>> {
     let ping = sqlx::query("SELECT 1").execute(&state.db);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Ok(Json(json!({ "status": "ready" }))),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod chat;
 pub mod health;
+pub mod openapi;
 pub mod tenants;
 pub mod users;
 
@@ -35,6 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(health::router())
+        .merge(openapi::router())
         .merge(tenants::router())
         .merge(auth::router())
         .merge(users::router())

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod errors;
 mod isolation;
+mod openapi;
 mod provisioning;
 mod resolution;
 mod search_path;
