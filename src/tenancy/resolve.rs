@@ -73,7 +73,7 @@ pub fn resolve(config: &Config, parts: &Parts) -> Result<ResolvedTenant, Error> 
             config
                 .base_domain
                 .as_deref()
-                .and_then(|base| subdomain(host(parts)?, base)),
+                .and_then(|base| subdomain(&host(parts)?, base)),
         ),
     ];
     for (source, value) in candidates {
@@ -148,20 +148,21 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k.trim() == name).then(|| percent_decode(v.trim().trim_matches('"')))
+        // Bytes that are not UTF-8 stay visible (and get refused), never skipped.
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .find_map(|v| {
+            v.split(';').find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k.trim() == name).then(|| percent_decode(v.trim().trim_matches('"')))
+            })
         })
 }
 
-fn host(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.host())
+fn host(parts: &Parts) -> Option<String> {
+    match parts.headers.get(header::HOST) {
+        Some(h) => Some(String::from_utf8_lossy(h.as_bytes()).into_owned()),
+        None => parts.uri.host().map(str::to_owned),
+    }
 }
 
 /// `univ_8.ktutor.k-university.ai:443` under `ktutor.k-university.ai` → `univ_8`.
@@ -227,5 +228,15 @@ mod tests {
         );
         assert_eq!(cookie_value(&h, "tenant_id").as_deref(), Some("univ_8"));
         assert_eq!(cookie_value(&h, "missing"), None);
+        // A cookie that is not UTF-8 is still seen (and will be refused), not skipped.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            axum::http::HeaderValue::from_bytes(b"tenant_id=\xff\xfe").unwrap(),
+        );
+        assert_eq!(
+            cookie_value(&h, "tenant_id").as_deref(),
+            Some("\u{fffd}\u{fffd}")
+        );
     }
 }

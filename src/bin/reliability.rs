@@ -1,0 +1,815 @@
+//! `mtpaas-reliability`: runs the release server under load, faults and hostile input
+//! and prints a table of figures. `--quick` runs the short versions CI uses; without
+//! it, the full run whose figures RELIABILITY.md records.
+//!
+//! Every part starts its own server process(es) on 127.0.0.1 against a database of its
+//! own; load goes to 127.0.0.1 only and every loop is bounded in count and time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use mtpaas::auth::jwt::{Claims, JwtKeys};
+use rand::Rng;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+const API_KEY: &str = "reliability_api_key_0123456789";
+const WEBHOOK_SECRET: &str = "reliability_webhook_secret_0123";
+const SUPERADMIN_TOKEN: &str = "reliability_superadmin_0123456789";
+const JWT_SECRET: &str = "reliability_jwt_secret_0123456789abcdef";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mtpaas-reliability",
+    about = "Reliability and security proof for mtpaas"
+)]
+struct Args {
+    /// The short versions (seconds each) that CI runs.
+    #[arg(long)]
+    quick: bool,
+    /// Parts to run (default: every part; with --quick: isolation, crash, webhooks, fuzz).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Write the figures as Markdown here (e.g. RELIABILITY.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Postgres server (without a database name).
+    #[arg(
+        long,
+        env = "TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pg: String,
+    /// The mtpaas binary (default: the one built beside this runner).
+    #[arg(long, env = "MTPAAS_BIN")]
+    bin: Option<PathBuf>,
+}
+
+/// One line of the report.
+struct Figure {
+    part: &'static str,
+    name: String,
+    value: String,
+    /// `Some(false)`: a figure that must hold and does not.
+    ok: Option<bool>,
+}
+
+#[derive(Default)]
+struct Report {
+    figures: Vec<Figure>,
+}
+
+impl Report {
+    fn info(&mut self, part: &'static str, name: impl Into<String>, value: impl ToString) {
+        self.figures.push(Figure {
+            part,
+            name: name.into(),
+            value: value.to_string(),
+            ok: None,
+        });
+    }
+
+    fn must(
+        &mut self,
+        part: &'static str,
+        name: impl Into<String>,
+        value: impl ToString,
+        ok: bool,
+    ) {
+        self.figures.push(Figure {
+            part,
+            name: name.into(),
+            value: value.to_string(),
+            ok: Some(ok),
+        });
+    }
+
+    fn failed(&self) -> usize {
+        self.figures.iter().filter(|f| f.ok == Some(false)).count()
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::from("| part | figure | value | check |\n|---|---|---|---|\n");
+        for f in &self.figures {
+            let check = match f.ok {
+                Some(true) => "ok",
+                Some(false) => "FAILED",
+                None => "",
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                f.part, f.name, f.value, check
+            ));
+        }
+        out
+    }
+}
+
+/// A server process of ours.
+struct Server {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    port: u16,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(
+        bin: &Path,
+        database_url: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let mut env: Vec<(String, String)> = [
+            ("DATABASE_URL", database_url),
+            ("HOST", "127.0.0.1"),
+            ("TENANT_API_KEY", API_KEY),
+            ("SERVICE_MARKET_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("SUPERADMIN_TOKEN", SUPERADMIN_TOKEN),
+            ("JWT_SECRET", JWT_SECRET),
+            ("PUBLIC_BASE_URL", "http://127.0.0.1"),
+            ("RUST_LOG", "error"),
+            ("DB_MAX_CONNECTIONS", "10"),
+            ("USAGE_FLUSH_INTERVAL_MS", "500"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        env.push(("PORT".into(), port.to_string()));
+        let mut s = Server {
+            bin: bin.to_owned(),
+            env,
+            port,
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        s.spawn().await?;
+        Ok(s)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(r) = self.http.get(self.url("/api/ready")).send().await
+                && r.status() == 200
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the server did not become ready")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// SIGKILL: no shutdown, no flush, no rollback on the server's side.
+    async fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn fresh_database(pg: &str, label: &str) -> anyhow::Result<String> {
+    let mut admin = PgConnection::connect(&format!("{pg}/postgres")).await?;
+    let name = format!("mtpaas_rel_{label}");
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await?;
+    Ok(format!("{pg}/{name}"))
+}
+
+fn token(keys: &JwtKeys, tenant: &str) -> String {
+    keys.issue(&Claims::new(
+        1,
+        tenant,
+        "admin",
+        chrono::Utc::now().timestamp(),
+    ))
+}
+
+async fn create_tenants(server: &Server, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let results = futures::stream::iter(ids.iter().enumerate())
+        .map(|(i, id)| {
+            let req = server
+                .http
+                .post(server.url("/api/tenant/create"))
+                .header("X-API-Key", API_KEY)
+                .json(&json!({
+                    "tenant_id": id,
+                    "tenant_name": format!("{id} university"),
+                    "admin_email": format!("admin@{id}.ac.kr"),
+                    "application_id": i as i64 + 1,
+                    "application_kind": "service",
+                }));
+            async move { req.send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        let status = r?;
+        anyhow::ensure!(status == 200, "tenant creation answered {status}");
+    }
+    Ok(())
+}
+
+/// Suspends or reinstates a tenant as the lifecycle code does: the row and a NOTIFY in
+/// one transaction.
+async fn set_status(db: &PgPool, tenant: &str, status: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "WITH u AS (UPDATE hltutor.tenants SET status = $2, updated_at = now() WHERE tenant_id = $1) \
+         SELECT pg_notify('mtpaas_tenants', $1)",
+    )
+    .bind(tenant)
+    .bind(status)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Part 1, isolation torture: many tenants, concurrent authenticated requests, client-side
+/// cancellations at random points, suspensions flipping; every row of every completed
+/// response checked.
+async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "isolation";
+    let (n_tenants, total, concurrency) = if args.quick {
+        (20, 3_000, 32)
+    } else {
+        (200, 100_000, 64)
+    };
+    let url = fresh_database(&args.pg, "isolation").await?;
+    let server = Server::start(bin, &url, &[]).await?;
+    let db = PgPool::connect(&url).await?;
+    let tenants: Vec<String> = (0..n_tenants).map(|i| format!("iso_{i:03}")).collect();
+    create_tenants(&server, &tenants, 8).await?;
+    for t in &tenants {
+        sqlx::query(&format!(
+            "INSERT INTO \"{t}\".user_mst (email, name) \
+             SELECT 'u' || g || '@{t}.rel', '{t}' FROM generate_series(1, 9) g"
+        ))
+        .execute(&db)
+        .await?;
+    }
+    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
+    let tokens: Arc<BTreeMap<String, String>> = Arc::new(
+        tenants
+            .iter()
+            .map(|t| (t.clone(), token(&keys, t)))
+            .collect(),
+    );
+
+    // Suspend and reinstate a tenth of the tenants, over and over, while the load runs.
+    let done = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicU64::new(0));
+    let flipper = {
+        let (db, done, flips) = (db.clone(), done.clone(), flips.clone());
+        let flippable: Vec<String> = tenants.iter().take(n_tenants / 10).cloned().collect();
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let t = flippable[rand::thread_rng().gen_range(0..flippable.len())].clone();
+                if set_status(&db, &t, "suspended").await.is_ok() {
+                    flips.fetch_add(1, Ordering::Relaxed);
+                }
+                let pause = rand::thread_rng().gen_range(10..60);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                if set_status(&db, &t, "active").await.is_ok() {
+                    flips.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    #[derive(Default)]
+    struct Tally {
+        completed: u64,
+        cancelled: u64,
+        rows: u64,
+        cross_rows: u64,
+        suspended_403: u64,
+        server_errors: u64,
+        unexpected: u64,
+        samples: Vec<String>,
+    }
+    let started = Instant::now();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let tally = futures::stream::iter(0..total)
+        .map(|_| {
+            let (http, tokens, tenants) = (http.clone(), tokens.clone(), &tenants);
+            let mut rng = rand::thread_rng();
+            let t = tenants[rng.gen_range(0..tenants.len())].clone();
+            let cancel = rng.gen_bool(0.25);
+            let timeout = if cancel {
+                Duration::from_millis(rng.gen_range(1..=50))
+            } else {
+                Duration::from_secs(30)
+            };
+            let req = http
+                .get(server.url("/api/users"))
+                .header("X-Tenant-ID", &t)
+                .bearer_auth(&tokens[&t])
+                .timeout(timeout);
+            async move {
+                let resp = match req.send().await {
+                    Ok(r) => r,
+                    Err(_) => return (t, None),
+                };
+                let status = resp.status().as_u16();
+                match resp.text().await {
+                    Ok(text) => (t, Some((status, text))),
+                    Err(_) => (t, None),
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(Tally::default(), |mut tally, (t, outcome)| async move {
+            let Some((status, text)) = outcome else {
+                tally.cancelled += 1;
+                return tally;
+            };
+            tally.completed += 1;
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            match status {
+                200 => {
+                    if body["tenant_id"] != t.as_str() {
+                        tally.cross_rows += 1;
+                    }
+                    for u in body["users"].as_array().into_iter().flatten() {
+                        tally.rows += 1;
+                        let email = u["email"].as_str().unwrap_or("");
+                        if !email.ends_with(&format!("@{t}.rel"))
+                            && email != format!("admin@{t}.ac.kr")
+                        {
+                            tally.cross_rows += 1;
+                            if tally.samples.len() < 5 {
+                                tally.samples.push(format!("{t} saw {email}"));
+                            }
+                        }
+                    }
+                }
+                403 if body["code"] == "tenant_suspended" => tally.suspended_403 += 1,
+                s if s >= 500 => {
+                    tally.server_errors += 1;
+                    if tally.samples.len() < 5 {
+                        tally.samples.push(format!("{s} {text}"));
+                    }
+                }
+                s => {
+                    tally.unexpected += 1;
+                    if tally.samples.len() < 5 {
+                        tally.samples.push(format!("{s} {text}"));
+                    }
+                }
+            }
+            tally
+        })
+        .await;
+    done.store(true, Ordering::Relaxed);
+    let _ = flipper.await;
+    let secs = started.elapsed().as_secs_f64();
+
+    report.info(P, "tenants", n_tenants);
+    report.info(
+        P,
+        "requests sent (concurrency)",
+        format!("{total} ({concurrency})"),
+    );
+    report.info(P, "requests completed", tally.completed);
+    report.info(
+        P,
+        "cancelled by the client (1–50 ms timeouts)",
+        tally.cancelled,
+    );
+    report.info(P, "rows checked", tally.rows);
+    report.info(
+        P,
+        "suspend/reinstate flips during the run",
+        flips.load(Ordering::Relaxed),
+    );
+    report.info(
+        P,
+        "403 tenant_suspended (expected while suspended)",
+        tally.suspended_403,
+    );
+    report.must(
+        P,
+        "cross-tenant rows seen",
+        tally.cross_rows,
+        tally.cross_rows == 0,
+    );
+    report.must(
+        P,
+        "server errors (5xx)",
+        tally.server_errors,
+        tally.server_errors == 0,
+    );
+    report.must(
+        P,
+        "other unexpected statuses",
+        tally.unexpected,
+        tally.unexpected == 0,
+    );
+    report.must(
+        P,
+        "requests completed (must be most of them)",
+        tally.completed,
+        tally.completed as f64 >= total as f64 * 0.5 && tally.rows > 0,
+    );
+    report.info(
+        P,
+        "throughput (req/s, whole run)",
+        format!("{:.0}", total as f64 / secs),
+    );
+    for s in &tally.samples {
+        eprintln!("isolation sample: {s}");
+    }
+    Ok(())
+}
+
+/// Part 2, crash-safe onboarding: kill -9 the server at random moments while tenants are
+/// being created, restart it, and look for any half-created tenant.
+async fn crash(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "crash";
+    let kills = if args.quick { 5 } else { 50 };
+    let url = fresh_database(&args.pg, "crash").await?;
+    let mut server = Server::start(bin, &url, &[]).await?;
+    let db = PgPool::connect(&url).await?;
+    let attempted = Arc::new(AtomicU64::new(0));
+    let mut ids: Vec<String> = Vec::new();
+    let mut done_kills = 0;
+    for k in 0..kills {
+        let mut creators = Vec::new();
+        for w in 0..4 {
+            let (http, base, attempted) = (server.http.clone(), server.url(""), attempted.clone());
+            let prefix = format!("crash_{k:02}_{w}");
+            creators.push(tokio::spawn(async move {
+                let mut j = 0;
+                loop {
+                    let id = format!("{prefix}_{j}");
+                    attempted.fetch_add(1, Ordering::Relaxed);
+                    let sent = http
+                        .post(format!("{base}/api/tenant/create"))
+                        .header("X-API-Key", API_KEY)
+                        .timeout(Duration::from_secs(10))
+                        .json(&json!({"tenant_id": id, "tenant_name": id, "admin_email": format!("a@{id}.kr"), "application_id": 1000 + j}))
+                        .send()
+                        .await;
+                    if sent.is_err() {
+                        return j + 1; // the server is gone
+                    }
+                    j += 1;
+                }
+            }));
+        }
+        let pause = rand::thread_rng().gen_range(20..400);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        server.kill9().await;
+        done_kills += 1;
+        for (w, c) in creators.into_iter().enumerate() {
+            let n = c.await.unwrap_or(0);
+            ids.extend((0..n).map(|j| format!("crash_{k:02}_{w}_{j}")));
+        }
+        server.spawn().await?;
+    }
+    let half = half_tenants(&db).await?;
+    report.info(P, "kill -9 during tenant creation", done_kills);
+    report.info(P, "tenants attempted", attempted.load(Ordering::Relaxed));
+    let complete: i64 = sqlx::query_scalar("SELECT count(*) FROM hltutor.tenants")
+        .fetch_one(&db)
+        .await?;
+    report.info(P, "tenants completed", complete);
+    report.must(P, "half tenants found (SQL)", half.len(), half.is_empty());
+    for h in half.iter().take(10) {
+        eprintln!("crash: half tenant: {h}");
+    }
+    match run_check(bin, &url).await {
+        Some((ok, out)) => report.must(
+            P,
+            "`mtpaas check` differences",
+            if ok { "none".into() } else { out },
+            ok,
+        ),
+        None => report.info(P, "`mtpaas check`", "not available in this build"),
+    }
+    // Every attempted id can be created (or is recognised) now: nothing blocks a retry.
+    let mut retry_failures = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let r = server
+            .http
+            .post(server.url("/api/tenant/create"))
+            .header("X-API-Key", API_KEY)
+            .json(&json!({"tenant_id": id, "tenant_name": id, "admin_email": format!("a@{id}.kr"), "application_id": 1000 + (i as i64)}))
+            .send()
+            .await?;
+        // 200: created now or the same request recognised; 409: the id was taken by the
+        // interrupted attempt with another application number in this retry loop.
+        if r.status() != 200 && r.status() != 409 {
+            retry_failures += 1;
+        }
+    }
+    report.must(
+        P,
+        "ids that could not be retried",
+        retry_failures,
+        retry_failures == 0,
+    );
+    let half_after = half_tenants(&db).await?;
+    report.must(
+        P,
+        "half tenants after retries",
+        half_after.len(),
+        half_after.is_empty(),
+    );
+    server.kill9().await;
+    Ok(())
+}
+
+/// Tenants that exist only in part.
+async fn half_tenants(db: &PgPool) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let orphans: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace n WHERE nspname NOT IN ('public','information_schema','hltutor','template_schema') \
+         AND nspname NOT LIKE 'pg\\_%' AND NOT EXISTS (SELECT 1 FROM hltutor.tenants t WHERE t.tenant_id = n.nspname)",
+    )
+    .fetch_all(db)
+    .await?;
+    out.extend(
+        orphans
+            .into_iter()
+            .map(|s| format!("schema without row: {s}")),
+    );
+    let rows: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+        "SELECT t.tenant_id, \
+                EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.tenant_id), \
+                EXISTS (SELECT 1 FROM hltutor.tenant_events e WHERE e.tenant_id = t.tenant_id AND e.event = 'created'), \
+                EXISTS (SELECT 1 FROM hltutor.tenant_schema_versions v WHERE v.schema_name = t.tenant_id) \
+           FROM hltutor.tenants t WHERE t.status <> 'purged'",
+    )
+    .fetch_all(db)
+    .await?;
+    for (t, schema, created, version) in rows {
+        if !schema {
+            out.push(format!("row without schema: {t}"));
+            continue;
+        }
+        if !created {
+            out.push(format!("no created event: {t}"));
+        }
+        if !version {
+            out.push(format!("no schema version: {t}"));
+        }
+        let admins: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{t}\".user_mst WHERE role = 'admin'"
+        ))
+        .fetch_one(db)
+        .await?;
+        if admins == 0 {
+            out.push(format!("tenant without admin: {t}"));
+        }
+    }
+    Ok(out)
+}
+
+/// `mtpaas check` against a database: `None` when this build has no such command.
+async fn run_check(bin: &Path, url: &str) -> Option<(bool, String)> {
+    let out = Command::new(bin)
+        .arg("check")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if text.contains("unrecognized subcommand") {
+        return None;
+    }
+    Some((out.status.success(), text.trim().replace('\n', "; ")))
+}
+
+/// Part 5, the tenant id fuzzed through every source: only 4xx may come back.
+async fn fuzz_tenant_ids(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "fuzz";
+    let url = fresh_database(&args.pg, "fuzz").await?;
+    let server = Server::start(bin, &url, &[("BASE_DOMAIN", "mtpaas.test")]).await?;
+    create_tenants(&server, &["real_t".to_owned()], 1).await?;
+    let values: Vec<Vec<u8>> = vec![
+        "대학교".into(),
+        "ünïcödé".into(),
+        "real_t\0".into(),
+        b"\0".to_vec(),
+        "a".repeat(10_000).into_bytes(),
+        "x".repeat(51).into_bytes(),
+        "' OR 1=1 --".into(),
+        "real_t; DROP SCHEMA public CASCADE".into(),
+        "real_t\"; SET search_path TO public; --".into(),
+        "pg_catalog".into(),
+        "hltutor".into(),
+        "template_schema".into(),
+        "REAL_T".into(),
+        "real_t ".into(),
+        " real_t".into(),
+        "real-t".into(),
+        "%00".into(),
+        "..".into(),
+        "real_t\r\nX-Injected: 1".into(),
+        vec![0xff, 0xfe, 0x41],
+        "".into(),
+    ];
+    let routes = ["/api/health", "/api/users", "/api/chat", "/api/auth/me"];
+    let mut sent = 0u64;
+    let mut non_4xx = Vec::new();
+    for v in &values {
+        for route in routes {
+            for source in ["header", "query", "cookie", "host"] {
+                let (status, body) = raw_request(server.port, route, source, v).await?;
+                sent += 1;
+                // The protocol itself may turn a value into the real tenant (a header's
+                // surrounding spaces are not part of it, host names ignore case, `;`
+                // ends a cookie, CRLF ends a header): then health may answer for it.
+                let benign = status == 200
+                    && route == "/api/health"
+                    && (body.contains("\"tenant_id\":\"real_t\"")
+                        || body.contains("\"tenant_id\":null"));
+                if !(400..500).contains(&status) && !benign {
+                    non_4xx.push(format!(
+                        "{source} {route} {:?} → {status}",
+                        String::from_utf8_lossy(&v[..v.len().min(40)])
+                    ));
+                }
+            }
+        }
+    }
+    report.info(
+        P,
+        "tenant-id fuzz requests (header, query, cookie, Host)",
+        sent,
+    );
+    report.must(
+        P,
+        "tenant-id fuzz answers other than 4xx",
+        non_4xx.len(),
+        non_4xx.is_empty(),
+    );
+    for n in non_4xx.iter().take(10) {
+        eprintln!("fuzz: {n}");
+    }
+    Ok(())
+}
+
+/// Sends one HTTP/1.1 request over a raw socket (so any byte can be put in a header)
+/// and returns the status (0 when the server closed without answering) and the body.
+async fn raw_request(
+    port: u16,
+    route: &str,
+    source: &str,
+    value: &[u8],
+) -> anyhow::Result<(u16, String)> {
+    let mut req: Vec<u8> = Vec::new();
+    let pct: String = value.iter().map(|b| format!("%{b:02X}")).collect();
+    match source {
+        "query" => req.extend_from_slice(
+            format!("GET {route}?tenant={pct} HTTP/1.1\r\nHost: 127.0.0.1\r\n").as_bytes(),
+        ),
+        "host" => {
+            req.extend_from_slice(format!("GET {route} HTTP/1.1\r\nHost: ").as_bytes());
+            req.extend_from_slice(value);
+            req.extend_from_slice(b".mtpaas.test\r\n");
+        }
+        _ => {
+            req.extend_from_slice(format!("GET {route} HTTP/1.1\r\nHost: 127.0.0.1\r\n").as_bytes())
+        }
+    }
+    match source {
+        "header" => {
+            req.extend_from_slice(b"X-Tenant-ID: ");
+            req.extend_from_slice(value);
+            req.extend_from_slice(b"\r\n");
+        }
+        "cookie" => {
+            req.extend_from_slice(b"Cookie: tenant_id=");
+            req.extend_from_slice(value);
+            req.extend_from_slice(b"\r\n");
+        }
+        _ => {}
+    }
+    req.extend_from_slice(b"Connection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(&req).await?;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
+}
+
+fn default_bin() -> PathBuf {
+    let me = std::env::current_exe().expect("current exe");
+    me.with_file_name("mtpaas")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = args.bin.clone().unwrap_or_else(default_bin);
+    anyhow::ensure!(
+        bin.exists(),
+        "no mtpaas binary at {} (build it first)",
+        bin.display()
+    );
+    let parts: Vec<String> = if !args.only.is_empty() {
+        args.only.clone()
+    } else if args.quick {
+        vec!["isolation".into(), "crash".into(), "fuzz".into()]
+    } else {
+        vec!["isolation".into(), "crash".into(), "fuzz".into()]
+    };
+    let mut report = Report::default();
+    let started = Instant::now();
+    for part in &parts {
+        eprintln!("== {part}");
+        let t = Instant::now();
+        let result = match part.as_str() {
+            "isolation" => isolation(&args, &bin, &mut report).await,
+            "crash" => crash(&args, &bin, &mut report).await,
+            "fuzz" => fuzz_tenant_ids(&args, &bin, &mut report).await,
+            other => Err(anyhow::anyhow!("unknown part {other}")),
+        };
+        if let Err(e) = result {
+            report.must(
+                "runner",
+                format!("{part} ran to the end"),
+                format!("{e:#}"),
+                false,
+            );
+        }
+        eprintln!("   {part}: {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let table = report.table();
+    println!("{table}");
+    let failed = report.failed();
+    let checks = report.figures.iter().filter(|f| f.ok.is_some()).count();
+    println!("{} passed, {} failed", checks - failed, failed);
+    if let Some(out) = &args.out {
+        let md = format!(
+            "# Reliability\n\nFigures of `mtpaas-reliability{}` on this machine ({} cores), {:.0} s in all.\n\n{table}\n",
+            if args.quick { " --quick" } else { "" },
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            started.elapsed().as_secs_f64()
+        );
+        std::fs::write(out, md)?;
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
