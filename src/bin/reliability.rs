@@ -752,6 +752,145 @@ async fn raw_request(
     Ok((status, body))
 }
 
+/// Part 3, Postgres restarted under load: the server must neither exit nor hang, must
+/// answer 503 while the database is away, and recover by itself.
+async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "postgres";
+    let url = fresh_database(&args.pg, "pgrestart").await?;
+    let mut server = Server::start(bin, &url, &[("DB_ACQUIRE_TIMEOUT_MS", "2000")]).await?;
+    let tenants: Vec<String> = (0..20).map(|i| format!("pgr_{i:02}")).collect();
+    create_tenants(&server, &tenants, 4).await?;
+    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
+    let tokens: Arc<BTreeMap<String, String>> = Arc::new(
+        tenants
+            .iter()
+            .map(|t| (t.clone(), token(&keys, t)))
+            .collect(),
+    );
+    let t0 = Instant::now();
+    let run_for = Duration::from_secs(30);
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (http, base, tokens, tenants) = (
+            server.http.clone(),
+            server.url(""),
+            tokens.clone(),
+            tenants.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut log: Vec<(f64, u16, f64)> = Vec::new();
+            let mut i = w;
+            while t0.elapsed() < run_for {
+                let t = &tenants[i % tenants.len()];
+                i += 1;
+                let sent = Instant::now();
+                let status = match http
+                    .get(format!("{base}/api/users"))
+                    .header("X-Tenant-ID", t)
+                    .bearer_auth(&tokens[t])
+                    .timeout(Duration::from_secs(15))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().as_u16(),
+                    Err(e) if e.is_timeout() => 1,
+                    Err(_) => 0,
+                };
+                log.push((
+                    t0.elapsed().as_secs_f64(),
+                    status,
+                    sent.elapsed().as_secs_f64(),
+                ));
+                if status != 200 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            log
+        }));
+    }
+    let cluster = std::fs::read_dir("/etc/postgresql")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no Postgres cluster in /etc/postgresql"))?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let down_at = t0.elapsed().as_secs_f64();
+    let stop = Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            &cluster,
+            "main",
+            "stop",
+            "-m",
+            "fast",
+        ])
+        .status()
+        .await?;
+    anyhow::ensure!(stop.success(), "pg_ctlcluster stop failed");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let start = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &cluster, "main", "start"])
+        .status()
+        .await?;
+    anyhow::ensure!(start.success(), "pg_ctlcluster start failed");
+    let up_at = t0.elapsed().as_secs_f64();
+    let mut log = Vec::new();
+    for w in workers {
+        log.extend(w.await?);
+    }
+    let exited = server
+        .child
+        .as_mut()
+        .is_none_or(|c| !matches!(c.try_wait(), Ok(None)));
+    let during: Vec<_> = log
+        .iter()
+        .filter(|(t, _, _)| *t >= down_at && *t <= up_at)
+        .collect();
+    let n503 = during.iter().filter(|(_, s, _)| *s == 503).count();
+    let other_errors = log
+        .iter()
+        .filter(|(_, s, _)| *s != 200 && *s != 503)
+        .count();
+    let slowest = during.iter().map(|(_, _, l)| *l).fold(0.0, f64::max);
+    let recovered = log
+        .iter()
+        .filter(|(t, s, l)| *s == 200 && t - l >= up_at)
+        .map(|(t, _, l)| t - l - up_at)
+        .fold(f64::INFINITY, f64::min);
+    report.info(
+        P,
+        "requests during the run / while Postgres was down",
+        format!("{} / {}", log.len(), during.len()),
+    );
+    report.must(
+        P,
+        "server exited or panicked",
+        if exited { "yes" } else { "no" },
+        !exited,
+    );
+    report.must(P, "503 answers while down", n503, n503 > 0);
+    report.must(
+        P,
+        "answers other than 200/503 (incl. client timeouts)",
+        other_errors,
+        other_errors == 0,
+    );
+    report.must(
+        P,
+        "slowest answer while down (s)",
+        format!("{slowest:.2}"),
+        slowest < 5.0,
+    );
+    report.must(
+        P,
+        "first 200 after Postgres was back (s)",
+        format!("{recovered:.2}"),
+        recovered.is_finite() && recovered < 10.0,
+    );
+    server.kill9().await;
+    Ok(())
+}
+
 fn default_bin() -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
     me.with_file_name("mtpaas")
@@ -771,7 +910,9 @@ async fn main() -> anyhow::Result<()> {
     } else if args.quick {
         vec!["isolation".into(), "crash".into(), "fuzz".into()]
     } else {
-        vec!["isolation".into(), "crash".into(), "fuzz".into()]
+        ["isolation", "crash", "fuzz", "postgres"]
+            .map(String::from)
+            .to_vec()
     };
     let mut report = Report::default();
     let started = Instant::now();
@@ -782,6 +923,7 @@ async fn main() -> anyhow::Result<()> {
             "isolation" => isolation(&args, &bin, &mut report).await,
             "crash" => crash(&args, &bin, &mut report).await,
             "fuzz" => fuzz_tenant_ids(&args, &bin, &mut report).await,
+            "postgres" => postgres_restart(&args, &bin, &mut report).await,
             other => Err(anyhow::anyhow!("unknown part {other}")),
         };
         if let Err(e) = result {
