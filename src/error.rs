@@ -100,6 +100,7 @@ impl Error {
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if is_bad_input(e) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,8 +119,21 @@ impl Error {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Database(e) if is_unavailable(e) => "database_unavailable",
+            Self::Database(e) if is_bad_input(e) => "invalid_body",
             Self::Database(_) | Self::Internal(_) => "internal_error",
         }
+    }
+}
+
+/// Input the database refuses as data (a NUL byte in text, a value too long for its
+/// column, an index entry too big): the client's fault, whatever slipped past checks.
+fn is_bad_input(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            Some("22021" | "22P05" | "22001" | "22003" | "54000")
+        ),
+        _ => false,
     }
 }
 
@@ -143,6 +157,10 @@ impl IntoResponse for Error {
             Self::Database(e) if is_unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 "The database is unavailable; try again shortly".to_owned()
+            }
+            Self::Database(e) if is_bad_input(e) => {
+                tracing::info!(error = %e, "input refused by the database");
+                "The request contains text the service cannot store (a NUL byte or a value too long)".to_owned()
             }
             Self::Database(e) => {
                 tracing::error!(error = %e, "database error");

@@ -891,6 +891,108 @@ async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyho
     Ok(())
 }
 
+/// Part 5, schemathesis (from PyPI) against `/api/openapi.json`: every route, every
+/// check but `positive_data_acceptance` (a schema cannot say that a setup token must
+/// exist or an email must be free), signed in as a tenant admin.
+async fn schemathesis(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "schemathesis";
+    let venv = PathBuf::from("/root/.cache/mtpaas-venv");
+    let st = venv.join("bin/st");
+    if !st.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .await?
+            .success()
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "schemathesis"])
+                .status()
+                .await?
+                .success();
+        anyhow::ensure!(ok, "could not install schemathesis from PyPI");
+    }
+    let url = fresh_database(&args.pg, "schemathesis").await?;
+    let server = Server::start(bin, &url, &[]).await?;
+    let created: Value = server
+        .http
+        .post(server.url("/api/tenant/create"))
+        .header("X-API-Key", API_KEY)
+        .json(&json!({"tenant_id": "st_univ", "tenant_name": "st", "admin_email": "admin@st.ac.kr", "application_id": 1}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let setup = created["setup_token"].as_str().unwrap_or_default();
+    server
+        .http
+        .post(server.url("/api/auth/setup-password"))
+        .header("X-Tenant-ID", "st_univ")
+        .json(&json!({"token": setup, "password": "schemathesis password"}))
+        .send()
+        .await?;
+    let login: Value = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("X-Tenant-ID", "st_univ")
+        .json(&json!({"email": "admin@st.ac.kr", "password": "schemathesis password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let jwt = login["access_token"].as_str().unwrap_or_default();
+    let examples = if args.quick { "10" } else { "100" };
+    let out = Command::new(&st)
+        .args(["run", &server.url("/api/openapi.json")])
+        .args([
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
+        .args([
+            "-n",
+            examples,
+            "--no-color",
+            "--request-timeout",
+            "10",
+            "--seed",
+            "20261126",
+        ])
+        .args(["-H", &format!("X-API-Key: {API_KEY}")])
+        .args(["-H", "X-Tenant-ID: st_univ"])
+        .args(["-H", &format!("Authorization: Bearer {jwt}")])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let cases = text
+        .lines()
+        .find(|l| l.contains(" generated"))
+        .map(|l| l.trim().to_owned())
+        .unwrap_or_else(|| "?".into());
+    let failures = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("❌ ST"))
+        .map(|l| l.trim().to_owned())
+        .collect::<Vec<_>>();
+    report.info(P, "test cases", cases);
+    report.must(
+        P,
+        "server errors and responses violating the document",
+        if failures.is_empty() {
+            "0".to_owned()
+        } else {
+            failures.join("; ")
+        },
+        out.status.success() && failures.is_empty(),
+    );
+    if !out.status.success() {
+        eprintln!("{text}");
+    }
+    Ok(())
+}
+
 fn default_bin() -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
     me.with_file_name("mtpaas")
@@ -910,7 +1012,7 @@ async fn main() -> anyhow::Result<()> {
     } else if args.quick {
         vec!["isolation".into(), "crash".into(), "fuzz".into()]
     } else {
-        ["isolation", "crash", "fuzz", "postgres"]
+        ["isolation", "crash", "fuzz", "schemathesis", "postgres"]
             .map(String::from)
             .to_vec()
     };
@@ -924,6 +1026,7 @@ async fn main() -> anyhow::Result<()> {
             "crash" => crash(&args, &bin, &mut report).await,
             "fuzz" => fuzz_tenant_ids(&args, &bin, &mut report).await,
             "postgres" => postgres_restart(&args, &bin, &mut report).await,
+            "schemathesis" => schemathesis(&args, &bin, &mut report).await,
             other => Err(anyhow::anyhow!("unknown part {other}")),
         };
         if let Err(e) = result {

@@ -105,7 +105,10 @@ pub async fn login(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SetupPasswordRequest {
+    /// The one-time token from the create response or the user invitation.
+    #[schema(max_length = 128)]
     pub token: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 

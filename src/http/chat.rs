@@ -27,8 +27,10 @@ pub struct ChatMessage {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// At most this many messages (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Only messages older than this id (for paging back).
     pub before_id: Option<i64>,
@@ -70,6 +72,7 @@ pub async fn history(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SendMessage {
+    #[schema(pattern = "\\S", max_length = 10000)]
     pub message: String,
 }
 

@@ -55,8 +55,49 @@ pub struct ErrorBody {
 
 struct Security;
 
+/// Answers any route may give besides its own: a bad tenant id or body (400), a body
+/// over the limit (413), a body of the wrong shape (422), the database away (503).
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    ("400", "Invalid tenant id, malformed JSON or query"),
+    ("413", "Request body too large"),
+    ("422", "Well-formed JSON of the wrong shape"),
+    (
+        "503",
+        "The database is unavailable or the request timed out",
+    ),
+];
+
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (code, description) in COMMON_ERRORS {
+                    if op.responses.responses.contains_key(*code) {
+                        continue;
+                    }
+                    let resp = ResponseBuilder::new()
+                        .description(*description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    op.responses.responses.insert(code.to_string(), resp.into());
+                }
+            }
+        }
         let c = openapi.components.get_or_insert_with(Default::default);
         c.add_security_scheme(
             "api_key",

@@ -19,14 +19,26 @@ pub fn router() -> Router<AppState> {
 /// The seed's payload. Unknown fields are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateTenantRequest {
+    /// The tenant's schema name; not `public`, `information_schema`, `pg_*`, the
+    /// central or the template schema.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,49}$", example = "test_univ")]
     pub tenant_id: String,
+    #[schema(pattern = "\\S", max_length = 200, example = "테스트대학교")]
     pub tenant_name: String,
+    #[schema(format = Email, max_length = 200, example = "admin@test.ac.kr")]
     pub admin_email: String,
+    #[schema(max_length = 100, example = "관리자")]
     pub admin_name: Option<String>,
+    #[schema(max_length = 200)]
     pub university_name: Option<String>,
+    #[schema(max_length = 100)]
     pub contact: Option<String>,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
+    /// The market's application id.
+    #[schema(minimum = 1, example = 1)]
     pub application_id: Option<i32>,
+    #[schema(pattern = "^(demo|service)$", example = "service")]
     pub application_kind: Option<String>,
 }
 

@@ -50,12 +50,16 @@ pub async fn list(mut user: TenantUser) -> Result<Json<UserList>> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
+    #[schema(format = Email, max_length = 200)]
     pub email: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name: String,
     /// `member` (default) or `admin`.
+    #[schema(pattern = "^(member|admin)$")]
     pub role: Option<String>,
     /// Without one, the response carries a one-time setup token for the user.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
