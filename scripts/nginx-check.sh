@@ -25,6 +25,9 @@
 #
 # nginx is stopped on exit; the temporary directory is removed.
 
+# nginx variables ($host, $scheme, ...) in single-quoted grep patterns are literal on purpose.
+# shellcheck disable=SC2016
+
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -184,6 +187,12 @@ mkdir -p "$PROD/conf.d" "$PROD/snippets" "$PROD/tmp" \
     "$PROD/certs/k-university.ai" "$PROD/certs/myservice.k-university.ai"
 cp "$ROOT"/nginx/snippets/*.conf "$PROD/snippets/"
 cp "$ROOT"/nginx/conf.d/*.conf "$PROD/conf.d/"
+if [[ $(id -u) -ne 0 ]]; then
+    # `nginx -t` binds the listen ports: without root, test on unprivileged ones.
+    sed -E -i 's/^([[:space:]]*listen[[:space:]]+)80([[:space:];])/\118080\2/;
+               s/^([[:space:]]*listen[[:space:]]+)443([[:space:];])/\118443\2/' "$PROD/conf.d/mtpaas.conf"
+    say "not root: listen ports 80/443 tested as 18080/18443"
+fi
 # Compose service names do not resolve here: same upstreams, on 127.0.0.1.
 sed -E 's/^([[:space:]]*server[[:space:]]+)[^[:space:];]+:([0-9]+)/\1127.0.0.1:\2/' \
     "$ROOT/nginx/conf.d/mtpaas-upstreams.conf" >"$PROD/conf.d/mtpaas-upstreams.conf"
@@ -203,6 +212,7 @@ pid $PROD/nginx.pid;
 error_log $PROD/error.log warn;
 events { worker_connections 64; }
 http {
+    access_log $PROD/access.log;
     client_body_temp_path $PROD/tmp/client_body;
     proxy_temp_path       $PROD/tmp/proxy;
     fastcgi_temp_path     $PROD/tmp/fastcgi;
