@@ -993,6 +993,182 @@ async fn schemathesis(args: &Args, bin: &Path, report: &mut Report) -> anyhow::R
     Ok(())
 }
 
+/// Part 6, webhook abuse: forged, stale, tampered and replayed deliveries; none may
+/// change anything, each refused with the right status (401; a replay gets the first
+/// delivery's answer again and changes nothing).
+async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    use base64::Engine;
+    const P: &str = "webhooks";
+    let total = if args.quick { 100 } else { 1_000 };
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill(&mut key);
+    let signing = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let mut wrong_key = [0u8; 32];
+    rand::thread_rng().fill(&mut wrong_key);
+    let url = fresh_database(&args.pg, "webhooks").await?;
+    let server = Server::start(bin, &url, &[("WEBHOOK_SIGNING_SECRET", &signing)]).await?;
+    let db = PgPool::connect(&url).await?;
+    let tenants: Vec<String> = (0..50).map(|i| format!("wh_{i:02}")).collect();
+    create_tenants(&server, &tenants, 4).await?;
+    let good = standardwebhooks::Webhook::new(&signing)?;
+    let bad = standardwebhooks::Webhook::from_bytes(wrong_key.to_vec())?;
+    let path = server.url("/api/tenant/webhook/service-cancelled");
+    let events_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hltutor.tenant_events WHERE actor = 'market'")
+            .fetch_one(&db)
+            .await?;
+
+    let send =
+        |id: String, ts: i64, sig: String, body: String, static_secret: Option<&'static str>| {
+            let mut req = server
+                .http
+                .post(&path)
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .body(body);
+            if let Some(s) = static_secret {
+                req = req.header("X-Webhook-Secret", s);
+            }
+            req.send()
+        };
+    let body_for =
+        |app: usize| json!({"event": "service.cancelled", "application_id": app}).to_string();
+    let now = || chrono::Utc::now().timestamp();
+
+    // The one legitimate delivery, which the replays repeat.
+    let original_id = "msg_original".to_owned();
+    let original_body = body_for(1);
+    let ts0 = now();
+    let sig0 = good.sign(&original_id, ts0, original_body.as_bytes())?;
+    let first = send(
+        original_id.clone(),
+        ts0,
+        sig0.clone(),
+        original_body.clone(),
+        None,
+    )
+    .await?;
+    let first_status = first.status().as_u16();
+    let first_answer = first.text().await?;
+    anyhow::ensure!(
+        first_status == 200,
+        "the legitimate delivery got {first_status}: {first_answer}"
+    );
+
+    let mut wrong_status: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut sent: BTreeMap<&str, u64> = BTreeMap::new();
+    for i in 0..total {
+        let app = 2 + i % 48;
+        let id = format!("msg_abuse_{i}");
+        let body = body_for(app);
+        let (kind, resp) = match i % 5 {
+            0 => {
+                let ts = now();
+                (
+                    "forged (wrong key)",
+                    send(
+                        id.clone(),
+                        ts,
+                        bad.sign(&id, ts, body.as_bytes())?,
+                        body,
+                        None,
+                    )
+                    .await?,
+                )
+            }
+            1 => {
+                let ts = now();
+                (
+                    "forged (wrong static secret, no signature)",
+                    send(id, ts, String::new(), body, Some("not-the-secret")).await?,
+                )
+            }
+            2 => {
+                let ts = now() - 3_600;
+                (
+                    "stale (signed an hour ago)",
+                    send(
+                        id.clone(),
+                        ts,
+                        good.sign(&id, ts, body.as_bytes())?,
+                        body,
+                        None,
+                    )
+                    .await?,
+                )
+            }
+            3 => {
+                let ts = now();
+                let sig = good.sign(&id, ts, body.as_bytes())?;
+                (
+                    "tampered (body changed after signing)",
+                    send(id, ts, sig, body_for(app + 1), None).await?,
+                )
+            }
+            _ => (
+                "replayed",
+                send(
+                    original_id.clone(),
+                    ts0,
+                    sig0.clone(),
+                    original_body.clone(),
+                    None,
+                )
+                .await?,
+            ),
+        };
+        *sent.entry(kind).or_default() += 1;
+        let status = resp.status().as_u16();
+        let answer = resp.text().await.unwrap_or_default();
+        let right = if kind == "replayed" {
+            status == 200 && answer == first_answer
+        } else {
+            status == 401
+        };
+        if !right {
+            *wrong_status.entry(kind).or_default() += 1;
+            eprintln!("webhooks: {kind} → {status} {answer}");
+        }
+    }
+    let events_after: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hltutor.tenant_events WHERE actor = 'market'")
+            .fetch_one(&db)
+            .await?;
+    let suspended: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hltutor.tenants WHERE status <> 'active'")
+            .fetch_one(&db)
+            .await?;
+    for (kind, n) in &sent {
+        report.info(P, format!("sent: {kind}"), n);
+    }
+    let wrong: u64 = wrong_status.values().sum();
+    report.must(
+        P,
+        "refused with the wrong status (or replay answered differently)",
+        wrong,
+        wrong == 0,
+    );
+    let applied = events_after - events_before - 1;
+    report.must(
+        P,
+        "abusive deliveries applied (history events beyond the one legitimate)",
+        applied,
+        applied == 0,
+    );
+    report.must(
+        P,
+        "tenants changed beyond the legitimate one",
+        suspended - 1,
+        suspended == 1,
+    );
+    Ok(())
+}
+
 fn default_bin() -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
     me.with_file_name("mtpaas")
@@ -1012,9 +1188,16 @@ async fn main() -> anyhow::Result<()> {
     } else if args.quick {
         vec!["isolation".into(), "crash".into(), "fuzz".into()]
     } else {
-        ["isolation", "crash", "fuzz", "schemathesis", "postgres"]
-            .map(String::from)
-            .to_vec()
+        [
+            "isolation",
+            "crash",
+            "webhooks",
+            "fuzz",
+            "schemathesis",
+            "postgres",
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let mut report = Report::default();
     let started = Instant::now();
@@ -1027,6 +1210,7 @@ async fn main() -> anyhow::Result<()> {
             "fuzz" => fuzz_tenant_ids(&args, &bin, &mut report).await,
             "postgres" => postgres_restart(&args, &bin, &mut report).await,
             "schemathesis" => schemathesis(&args, &bin, &mut report).await,
+            "webhooks" => webhooks(&args, &bin, &mut report).await,
             other => Err(anyhow::anyhow!("unknown part {other}")),
         };
         if let Err(e) = result {
