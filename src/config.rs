@@ -137,6 +137,14 @@ impl Config {
         }
 
         let webhook_signing_secret = src.get("WEBHOOK_SIGNING_SECRET").map(SecretString::from);
+        if let Some(s) = &webhook_signing_secret {
+            crate::market::signature::Verifier::from_secrets(s.expose_secret()).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "WEBHOOK_SIGNING_SECRET",
+                    reason: e.to_string(),
+                }
+            })?;
+        }
         let webhook_require_signature = parse_bool(src, "WEBHOOK_REQUIRE_SIGNATURE", false)?;
         let webhook_secret = match src.get("SERVICE_MARKET_WEBHOOK_SECRET") {
             Some(v) => Some(SecretString::from(v)),

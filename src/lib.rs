@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod market;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;

@@ -7,6 +7,7 @@ pub mod password;
 pub mod setup;
 pub mod throttle;
 pub mod user;
+pub mod webhook;
 
 /// Compares two secrets in constant time (length may leak; content does not).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,5 +1,7 @@
 //! The `mtpaas` command line: `serve` (the default) and the operator commands.
 
+pub mod webhook;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -22,6 +24,9 @@ pub enum Command {
     Serve,
     /// Apply the central, template and tenant migrations.
     Migrate,
+    /// Send a signed market webhook to a running server (checks an integration).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -46,5 +51,6 @@ pub async fn run() -> anyhow::Result<()> {
             println!("central and template schemas are up to date");
             Ok(())
         }
+        Command::Webhook(cmd) => webhook::run(cmd, &config).await,
     }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod openapi;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ pub fn app(state: AppState) -> Router {
         .merge(tenants::router())
         .merge(auth::router())
         .merge(users::router())
-        .merge(chat::router());
+        .merge(chat::router())
+        .merge(webhooks::router());
 
     let timeout = state.config.request_timeout;
     Router::new()

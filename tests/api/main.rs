@@ -10,3 +10,4 @@ mod openapi;
 mod provisioning;
 mod resolution;
 mod search_path;
+mod webhooks;

@@ -1,0 +1,477 @@
+//! Applying the market's events to tenants, one transaction per delivery.
+//!
+//! The transaction first claims the delivery's key in `webhook_deliveries`
+//! (`INSERT … ON CONFLICT DO NOTHING`). A second copy of the same delivery arriving
+//! meanwhile waits on that key until the first commits, then finds the row and returns
+//! the stored answer: ten concurrent copies apply once. If the first fails, it rolls
+//! back, and a waiting copy claims the key and applies the change itself.
+//!
+//! Events about an application (cancelled, reinstated, changed) then pass the order
+//! check: `market_application_events` keeps the time of the last event applied to the
+//! application's status and to its kind, and an older event is recorded and ignored.
+//! Then the tenants change, each gets a history event (actor `market`), each change is
+//! announced with `pg_notify` and the delivery's answer is stored, all in the same
+//! commit. Every replica's directory hears the notification; this one's is updated
+//! at once.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::market::webhook::{Endpoint, EventTime};
+use crate::state::AppState;
+use crate::tenancy::directory::{CHANNEL, TenantStatus};
+use crate::tenancy::id::TenantId;
+use crate::tenancy::provision::Actor;
+
+/// The seed's `suspended_reason` for a cancelled service.
+pub const SUSPENDED_REASON: &str = "서비스 마켓 서비스 해지";
+
+/// The seed's `deleted_reason` for a market member who left.
+pub fn deleted_reason(user_id: i64) -> String {
+    format!("서비스 마켓 회원 탈퇴 (user_id={user_id})")
+}
+
+/// What a delivery asks for.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Soft-delete every tenant of this admin email.
+    Delete { email: String, user_id: i64 },
+    /// Suspend the application's active tenants.
+    Suspend { application_id: i32 },
+    /// Reactivate the application's suspended tenants.
+    Reinstate { application_id: i32 },
+    /// Set the application's kind (`demo` / `service`).
+    SetKind { application_id: i32, kind: String },
+    /// The payload names another event: recorded, answered `success: false`.
+    Unsupported { event: String },
+}
+
+/// How a delivery is recognised when it comes again.
+#[derive(Debug, Clone)]
+pub struct DeliveryKey {
+    pub id: String,
+    /// `webhook-id`, `event_id` or `none`.
+    pub source: &'static str,
+}
+
+impl DeliveryKey {
+    /// The `webhook-id`, else the payload's `event_id` (scoped to the route), else a
+    /// fresh key (such a delivery is recorded but cannot be recognised again).
+    pub fn choose(webhook_id: Option<String>, event_id: Option<String>, e: Endpoint) -> Self {
+        match (webhook_id, event_id) {
+            (Some(id), _) => Self {
+                id,
+                source: "webhook-id",
+            },
+            (None, Some(ev)) => Self {
+                id: format!("event:{}:{ev}", e.slug()),
+                source: "event_id",
+            },
+            (None, None) => Self {
+                id: format!("rcv_{}", uuid::Uuid::now_v7().simple()),
+                source: "none",
+            },
+        }
+    }
+}
+
+/// One delivery, authenticated and parsed.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub endpoint: Endpoint,
+    pub key: DeliveryKey,
+    pub event: Option<String>,
+    pub time: EventTime,
+    /// `static-secret` or `signature`.
+    pub auth: &'static str,
+}
+
+/// The answer to a delivery: the first one, when it came before.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// JSON text, keys in the seed's order (`success` first).
+    pub body: String,
+    pub replayed: bool,
+}
+
+/// A JSON object whose keys keep the order given (the seed's answers read
+/// `{"success", "message", "deleted_tenants"}`; a map would sort them).
+struct Reply(Vec<(&'static str, Value)>);
+
+impl Reply {
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a JSON value serialises")
+    }
+}
+
+impl Serialize for Reply {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Records and applies one delivery; see the module docs.
+#[tracing::instrument(skip_all, fields(endpoint = d.endpoint.slug(), delivery_id = %d.key.id))]
+pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<Answer> {
+    let c = state.config.central_schema.quoted();
+    let mut tx = state.db.begin().await?;
+
+    let claimed: Option<i32> = sqlx::query_scalar(&format!(
+        "INSERT INTO {c}.webhook_deliveries (delivery_id, id_source, endpoint, event, outcome, \
+         event_at, event_at_source, auth, response_status, response_body) \
+         VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, 0, '') \
+         ON CONFLICT (delivery_id) DO NOTHING RETURNING 1"
+    ))
+    .bind(&d.key.id)
+    .bind(d.key.source)
+    .bind(d.endpoint.slug())
+    .bind(&d.event)
+    .bind(d.time.at)
+    .bind(&d.time.source)
+    .bind(d.auth)
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    if claimed.is_none() {
+        let (endpoint, status, body): (String, i16, String) = sqlx::query_as(&format!(
+            "SELECT endpoint, response_status, response_body FROM {c}.webhook_deliveries \
+             WHERE delivery_id = $1"
+        ))
+        .bind(&d.key.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        if endpoint != d.endpoint.slug() {
+            return Err(Error::conflict(
+                "delivery_id_reused",
+                format!(
+                    "Delivery {} was already received by the {endpoint} webhook",
+                    d.key.id
+                ),
+            ));
+        }
+        tracing::info!("redelivery: answering as the first time");
+        return Ok(Answer {
+            status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+            body,
+            replayed: true,
+        });
+    }
+
+    let mut changed: Vec<(TenantId, TenantStatus)> = Vec::new();
+    let (outcome, body) = match change {
+        Change::Unsupported { event } => (
+            "unsupported",
+            Reply(vec![
+                ("success", json!(false)),
+                ("message", json!(format!("Unsupported event: {event}"))),
+            ]),
+        ),
+        Change::Delete { email, user_id } => {
+            let reason = deleted_reason(*user_id);
+            let ids: Vec<String> = sqlx::query_scalar(&format!(
+                "UPDATE {c}.tenants SET status = 'deleted', deleted_at = NOW(), \
+                 deleted_reason = $2, updated_at = NOW() \
+                 WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
+                     WHERE lower(admin_email) = lower($1) AND status IN ('active', 'suspended') \
+                     ORDER BY tenant_id FOR UPDATE) \
+                 RETURNING tenant_id"
+            ))
+            .bind(email)
+            .bind(&reason)
+            .fetch_all(&mut *tx)
+            .await?;
+            let ids = sorted(ids);
+            let detail = with_delivery(&reason, d);
+            history(&mut tx, &c, &ids, "deleted", |_| detail.clone()).await?;
+            changed.extend(statuses(&ids, TenantStatus::Deleted));
+            (
+                "applied",
+                Reply(vec![
+                    ("success", json!(true)),
+                    ("message", json!(format!("Deleted {} tenant(s)", ids.len()))),
+                    ("deleted_tenants", json!(ids)),
+                ]),
+            )
+        }
+        Change::Suspend { application_id } => {
+            match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
+                Some(stale) => ("stale", stale.body("suspended_tenants")),
+                None => {
+                    let ids: Vec<String> = sqlx::query_scalar(&format!(
+                        "UPDATE {c}.tenants SET status = 'suspended', suspended_at = NOW(), \
+                         suspended_reason = $2, updated_at = NOW() \
+                         WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
+                             WHERE application_id = $1 AND status = 'active' \
+                             ORDER BY tenant_id FOR UPDATE) \
+                         RETURNING tenant_id"
+                    ))
+                    .bind(application_id)
+                    .bind(SUSPENDED_REASON)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let ids = sorted(ids);
+                    let detail = with_delivery(
+                        &format!("{SUSPENDED_REASON} (application {application_id})"),
+                        d,
+                    );
+                    history(&mut tx, &c, &ids, "suspended", |_| detail.clone()).await?;
+                    changed.extend(statuses(&ids, TenantStatus::Suspended));
+                    (
+                        "applied",
+                        Reply(vec![
+                            ("success", json!(true)),
+                            (
+                                "message",
+                                json!(format!("Suspended {} tenant(s)", ids.len())),
+                            ),
+                            ("suspended_tenants", json!(ids)),
+                        ]),
+                    )
+                }
+            }
+        }
+        Change::Reinstate { application_id } => {
+            match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
+                Some(stale) => ("stale", stale.body("reinstated_tenants")),
+                None => {
+                    let ids: Vec<String> = sqlx::query_scalar(&format!(
+                        "UPDATE {c}.tenants SET status = 'active', suspended_at = NULL, \
+                         suspended_reason = NULL, updated_at = NOW() \
+                         WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
+                             WHERE application_id = $1 AND status = 'suspended' \
+                             ORDER BY tenant_id FOR UPDATE) \
+                         RETURNING tenant_id"
+                    ))
+                    .bind(application_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let ids = sorted(ids);
+                    let detail = with_delivery(
+                        &format!("서비스 마켓 서비스 재개 (application {application_id})"),
+                        d,
+                    );
+                    history(&mut tx, &c, &ids, "reinstated", |_| detail.clone()).await?;
+                    changed.extend(statuses(&ids, TenantStatus::Active));
+                    (
+                        "applied",
+                        Reply(vec![
+                            ("success", json!(true)),
+                            (
+                                "message",
+                                json!(format!("Reinstated {} tenant(s)", ids.len())),
+                            ),
+                            ("reinstated_tenants", json!(ids)),
+                        ]),
+                    )
+                }
+            }
+        }
+        Change::SetKind {
+            application_id,
+            kind,
+        } => match newer_than_applied(&mut tx, &c, *application_id, "kind", d).await? {
+            Some(stale) => ("stale", stale.body("changed_tenants")),
+            None => {
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+                    "UPDATE {c}.tenants t SET application_kind = $2, updated_at = NOW() \
+                     FROM (SELECT tenant_id, application_kind FROM {c}.tenants \
+                           WHERE application_id = $1 AND status <> 'purged' \
+                             AND application_kind IS DISTINCT FROM $2 \
+                           ORDER BY tenant_id FOR UPDATE) old \
+                     WHERE t.tenant_id = old.tenant_id \
+                     RETURNING t.tenant_id, old.application_kind"
+                ))
+                .bind(application_id)
+                .bind(kind)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut rows = rows;
+                rows.sort();
+                let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+                history(&mut tx, &c, &ids, "kind_changed", |i| {
+                    let old = rows[i].1.as_deref().unwrap_or("unspecified");
+                    with_delivery(
+                        &format!(
+                            "서비스 마켓 신청 유형 변경: {old} → {kind} (application {application_id})"
+                        ),
+                        d,
+                    )
+                })
+                .await?;
+                (
+                    "applied",
+                    Reply(vec![
+                        ("success", json!(true)),
+                        (
+                            "message",
+                            json!(format!("Changed {} tenant(s) to {kind}", ids.len())),
+                        ),
+                        ("application_id", json!(application_id)),
+                        ("application_kind", json!(kind)),
+                        ("changed_tenants", json!(ids)),
+                    ]),
+                )
+            }
+        },
+    };
+
+    let status = StatusCode::OK;
+    let body = body.to_json();
+    sqlx::query(&format!(
+        "UPDATE {c}.webhook_deliveries SET outcome = $2, response_status = $3, response_body = $4 \
+         WHERE delivery_id = $1"
+    ))
+    .bind(&d.key.id)
+    .bind(outcome)
+    .bind(status.as_u16() as i16)
+    .bind(&body)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    for (id, s) in &changed {
+        state.directory.set(id, *s);
+    }
+    if !changed.is_empty() {
+        tracing::info!(outcome, tenants = changed.len(), "market webhook applied");
+    } else {
+        tracing::info!(outcome, "market webhook recorded");
+    }
+    Ok(Answer {
+        status,
+        body,
+        replayed: false,
+    })
+}
+
+/// The last event already applied to this aspect of the application, when it is
+/// newer than this delivery's (then this one must not be applied); otherwise records
+/// this delivery as the last applied. Concurrent events of one application serialise
+/// on its row.
+async fn newer_than_applied(
+    tx: &mut sqlx::PgTransaction<'_>,
+    c: &str,
+    application_id: i32,
+    aspect: &str,
+    d: &Delivery,
+) -> Result<Option<Stale>> {
+    let event = d.event.as_deref().unwrap_or(d.endpoint.event());
+    let recorded: Option<i32> = sqlx::query_scalar(&format!(
+        "INSERT INTO {c}.market_application_events AS m \
+             (application_id, aspect, last_event, last_event_at, delivery_id) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (application_id, aspect) DO UPDATE \
+             SET last_event = EXCLUDED.last_event, last_event_at = EXCLUDED.last_event_at, \
+                 delivery_id = EXCLUDED.delivery_id, updated_at = now() \
+             WHERE m.last_event_at <= EXCLUDED.last_event_at \
+         RETURNING 1"
+    ))
+    .bind(application_id)
+    .bind(aspect)
+    .bind(event)
+    .bind(d.time.at)
+    .bind(&d.key.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if recorded.is_some() {
+        return Ok(None);
+    }
+    let (last_event, last_at): (String, DateTime<Utc>) = sqlx::query_as(&format!(
+        "SELECT last_event, last_event_at FROM {c}.market_application_events \
+         WHERE application_id = $1 AND aspect = $2"
+    ))
+    .bind(application_id)
+    .bind(aspect)
+    .fetch_one(&mut **tx)
+    .await?;
+    tracing::info!(%last_event, %last_at, event_at = %d.time.at, "stale market event ignored");
+    Ok(Some(Stale {
+        event: event.to_owned(),
+        at: d.time.at,
+        last_event,
+        last_at,
+    }))
+}
+
+struct Stale {
+    event: String,
+    at: DateTime<Utc>,
+    last_event: String,
+    last_at: DateTime<Utc>,
+}
+
+impl Stale {
+    fn body(&self, list: &'static str) -> Reply {
+        Reply(vec![
+            ("success", json!(true)),
+            ("ignored", json!(true)),
+            (
+                "message",
+                json!(format!(
+                    "Ignored: this {} of {} is older than the {} of {} already applied",
+                    self.event,
+                    self.at.to_rfc3339(),
+                    self.last_event,
+                    self.last_at.to_rfc3339()
+                )),
+            ),
+            (list, json!([])),
+        ])
+    }
+}
+
+/// One history event per tenant (actor `market`) and one notification per tenant.
+async fn history(
+    tx: &mut sqlx::PgTransaction<'_>,
+    c: &str,
+    ids: &[String],
+    event: &str,
+    detail: impl Fn(usize) -> String,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<String> = (0..ids.len()).map(detail).collect();
+    sqlx::query(&format!(
+        "WITH ev AS ( \
+             INSERT INTO {c}.tenant_events (tenant_id, event, actor, detail) \
+             SELECT t, $2, $3, d FROM unnest($1::text[], $4::text[]) AS u(t, d) \
+         ) \
+         SELECT pg_notify('{CHANNEL}', t) FROM unnest($1::text[]) AS t"
+    ))
+    .bind(ids)
+    .bind(event)
+    .bind(Actor::Market.as_str())
+    .bind(&details)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn with_delivery(summary: &str, d: &Delivery) -> String {
+    match d.key.source {
+        "none" => summary.to_owned(),
+        _ => format!("{summary} [delivery {}]", d.key.id),
+    }
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn statuses(ids: &[String], s: TenantStatus) -> Vec<(TenantId, TenantStatus)> {
+    ids.iter()
+        .filter_map(|id| TenantId::parse(id).ok())
+        .map(|id| (id, s))
+        .collect()
+}
