@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
-use crate::http::{auth, chat, health, tenants, users};
+use crate::http::{auth, chat, health, tenants, users, webhooks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -30,6 +30,10 @@ use crate::state::AppState;
         users::remove,
         chat::history,
         chat::send,
+        webhooks::user_deleted,
+        webhooks::service_cancelled,
+        webhooks::service_reinstated,
+        webhooks::service_changed,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
@@ -39,6 +43,7 @@ use crate::state::AppState;
         (name = "auth", description = "Tenant users' sign-in, bound to their tenant"),
         (name = "users", description = "The tenant's users"),
         (name = "chat", description = "The tenant's AI chat"),
+        (name = "webhooks", description = "The service market's webhooks: the tenant lifecycle"),
     )
 )]
 pub struct ApiDoc;
@@ -106,6 +111,14 @@ impl Modify for Security {
         c.add_security_scheme(
             "webhook_secret",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Webhook-Secret"))),
+        );
+        c.add_security_scheme(
+            "webhook_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "webhook-signature",
+                "Standard Webhooks: v1,<base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body`> \
+                 with WEBHOOK_SIGNING_SECRET, plus the webhook-id and webhook-timestamp headers",
+            ))),
         );
         c.add_security_scheme(
             "bearer",

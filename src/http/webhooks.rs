@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
 
 /// Seed 6.1: soft-delete every tenant whose `admin_email` is the departed member's.
 #[utoipa::path(post, path = "/api/tenant/webhook/user-deleted", tag = "webhooks",
+    request_body = UserDeleted, security(("webhook_secret" = []), ("webhook_signature" = [])),
     responses((status = 200, description = "{success, message, deleted_tenants}"),
               (status = 401), (status = 413), (status = 422)))]
 pub async fn user_deleted(State(state): State<AppState>, hook: MarketWebhook) -> Result<Response> {
@@ -62,6 +63,7 @@ pub async fn user_deleted(State(state): State<AppState>, hook: MarketWebhook) ->
 
 /// Seed 6.2: suspend the application's tenants (`suspended_at`, `suspended_reason`).
 #[utoipa::path(post, path = "/api/tenant/webhook/service-cancelled", tag = "webhooks",
+    request_body = ApplicationEvent, security(("webhook_secret" = []), ("webhook_signature" = [])),
     responses((status = 200, description = "{success, suspended_tenants}"),
               (status = 401), (status = 413), (status = 422)))]
 pub async fn service_cancelled(
@@ -81,6 +83,7 @@ pub async fn service_cancelled(
 
 /// The application's suspended tenants become active again, their data as it was.
 #[utoipa::path(post, path = "/api/tenant/webhook/service-reinstated", tag = "webhooks",
+    request_body = ApplicationEvent, security(("webhook_secret" = []), ("webhook_signature" = [])),
     responses((status = 200, description = "{success, reinstated_tenants}"),
               (status = 401), (status = 413), (status = 422)))]
 pub async fn service_reinstated(
@@ -100,6 +103,7 @@ pub async fn service_reinstated(
 
 /// `{application_id, application_kind}`: demo → service conversion, and back.
 #[utoipa::path(post, path = "/api/tenant/webhook/service-changed", tag = "webhooks",
+    request_body = KindChanged, security(("webhook_secret" = []), ("webhook_signature" = [])),
     responses((status = 200, description = "{success, application_kind, changed_tenants}"),
               (status = 401), (status = 413), (status = 422)))]
 pub async fn service_changed(

@@ -216,28 +216,65 @@ pub struct EventTime {
     pub source: String,
 }
 
-/// Seed 6.1. `deleted_at` is read by [`Payload::event_time`].
-#[derive(Debug, Deserialize)]
+/// Seed 6.1. The event and its time are read by [`Payload`] (`event` may be `type`;
+/// `deleted_at` may be RFC 3339 or unix seconds).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"event": "user.deleted", "user_id": 123, "email": "admin@test.ac.kr",
+    "university_name": "테스트대학교", "deleted_at": "2026-01-08T10:00:00"}))]
 pub struct UserDeleted {
+    /// `user.deleted`; another event is answered `success: false`.
+    #[serde(default)]
+    #[schema(required)]
+    pub event: Option<String>,
     #[serde(deserialize_with = "lenient_i64")]
     pub user_id: i64,
     pub email: String,
     pub university_name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub deleted_at: Option<Value>,
+    /// The market's id of the event: the idempotency key when there is no `webhook-id`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub event_id: Option<Value>,
 }
 
-/// Seed 6.2, and service-reinstated: the market's application.
-#[derive(Debug, Deserialize)]
+/// Seed 6.2, and service-reinstated: the market's application. The event's time is
+/// `cancelled_at` / `reinstated_at`, else `occurred_at`, else `timestamp`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"event": "service.cancelled", "application_id": 5,
+    "occurred_at": "2026-01-08T10:00:00+09:00"}))]
 pub struct ApplicationEvent {
     #[serde(deserialize_with = "lenient_i64")]
     pub application_id: i64,
+    /// Optional; when present it must be this route's event.
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub occurred_at: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub event_id: Option<Value>,
 }
 
 /// service-changed: the application's new kind.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"event": "service.changed", "application_id": 5,
+    "application_kind": "service"}))]
 pub struct KindChanged {
     #[serde(deserialize_with = "lenient_i64")]
     pub application_id: i64,
+    /// `demo` or `service`.
     pub application_kind: String,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub occurred_at: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub event_id: Option<Value>,
 }
 
 /// An application id as stored (`INTEGER`, positive).
