@@ -5,6 +5,7 @@
 pub mod conn;
 pub mod directory;
 pub mod id;
+pub mod lifecycle;
 pub mod migrate;
 pub mod provision;
 pub mod resolve;
