@@ -1,5 +1,6 @@
-//! Prometheus metrics at `GET /metrics` (and `GET /api/metrics`, for setups that only
-//! forward `/api`).
+//! Prometheus metrics at `GET /metrics`, for scrapers inside the deployment's network,
+//! and at `GET /api/metrics` behind the superadmin guard: nginx forwards `/api` to the
+//! world, and tenant counts are nobody else's business.
 //!
 //! Counters and histograms go through the `metrics` facade into one process-wide
 //! Prometheus recorder. Gauges that describe one server's state (tenants by status,
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::auth::superadmin::SuperAdmin;
 use crate::state::AppState;
 use crate::tenancy::TenantStatus;
 
@@ -93,8 +95,18 @@ pub fn webhook_delivery(event: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
+/// `/metrics`, open: mounted at the root, which nginx does not forward.
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
+}
+
+/// `/metrics` for the `/api` tree: the same, for the operator only.
+pub fn api_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape_as_operator))
+}
+
+async fn scrape_as_operator(_op: SuperAdmin, state: State<AppState>) -> Response {
+    scrape(state).await
 }
 
 /// Runs the recorder's upkeep (draining histogram samples) until the task is dropped.

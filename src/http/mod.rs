@@ -44,7 +44,7 @@ pub fn app(state: AppState) -> Router {
         .merge(users::router())
         .merge(chat::router())
         .merge(superadmin::router())
-        .merge(metrics::router());
+        .merge(metrics::api_router());
 
     let timeout = state.config.request_timeout;
     Router::new()

@@ -7,11 +7,17 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    API_KEY, JWT_SECRET, SUPERADMIN_TOKEN, TestApp, WEBHOOK_SECRET, fresh_database,
+    API_KEY, JWT_SECRET, SUPERADMIN_TOKEN, TestApp, WEBHOOK_SECRET, assert_json_error,
+    fresh_database,
 };
 
 async fn scrape(app: &TestApp, path: &str) -> String {
-    let resp = app.get(path).send().await.unwrap();
+    let resp = app
+        .get(path)
+        .bearer_auth(SUPERADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("text/plain"), "{ct}");
@@ -101,7 +107,12 @@ async fn metrics_show_tenants_by_status_and_pool_saturation() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    // Served at /metrics and, for setups that only forward /api, at /api/metrics.
+    // /metrics is for scrapers inside the network; /api/metrics, which nginx forwards,
+    // is the operator's.
+    let resp = app.get("/metrics").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app.get("/api/metrics").send().await.unwrap();
+    assert_json_error(resp, 401).await;
     for path in ["/metrics", "/api/metrics"] {
         let text = scrape(&app, path).await;
         assert_eq!(
