@@ -105,7 +105,12 @@ pub fn api_router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape_as_operator))
 }
 
-async fn scrape_as_operator(_op: SuperAdmin, state: State<AppState>) -> Response {
+#[utoipa::path(get, path = "/api/metrics", tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401)),
+    security(("bearer" = [])))]
+pub async fn scrape_as_operator(_op: SuperAdmin, state: State<AppState>) -> Response {
     scrape(state).await
 }
 

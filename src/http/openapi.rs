@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
-use crate::http::{auth, chat, health, tenants, users};
+use crate::http::{auth, chat, health, metrics, superadmin, tenants, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -30,6 +30,15 @@ use crate::state::AppState;
         users::remove,
         chat::history,
         chat::send,
+        superadmin::list,
+        superadmin::one,
+        superadmin::history,
+        superadmin::usage_of,
+        superadmin::suspend,
+        superadmin::reinstate,
+        superadmin::delete,
+        superadmin::applications,
+        metrics::scrape_as_operator,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
@@ -39,6 +48,8 @@ use crate::state::AppState;
         (name = "auth", description = "Tenant users' sign-in, bound to their tenant"),
         (name = "users", description = "The tenant's users"),
         (name = "chat", description = "The tenant's AI chat"),
+        (name = "superadmin", description = "The operator's view and control of every tenant"),
+        (name = "metrics", description = "Prometheus metrics"),
     )
 )]
 pub struct ApiDoc;

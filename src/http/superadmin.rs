@@ -67,7 +67,9 @@ pub struct ListParams {
     /// Part of the id, name or admin email (case-insensitive).
     pub q: Option<String>,
     /// 0–500, default 50.
+    #[param(minimum = 0, maximum = 500)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -145,6 +147,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/tenant/superadmin/tenants/{id}", tag = "superadmin",
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
     responses((status = 200, body = TenantRow), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn one(
@@ -181,6 +184,7 @@ pub struct History {
 }
 
 #[utoipa::path(get, path = "/api/tenant/superadmin/tenants/{id}/history", tag = "superadmin",
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
     responses((status = 200, body = History), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn history(
@@ -224,6 +228,7 @@ pub async fn history(
 #[into_params(parameter_in = Query)]
 pub struct UsageParams {
     /// Days of `per_day` (1–366, default 30).
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
 }
 
@@ -245,7 +250,7 @@ pub struct TenantUsage {
 }
 
 #[utoipa::path(get, path = "/api/tenant/superadmin/tenants/{id}/usage", tag = "superadmin",
-    params(UsageParams),
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$"), UsageParams),
     responses((status = 200, body = TenantUsage), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn usage_of(
@@ -366,6 +371,7 @@ async fn act(
 }
 
 #[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/suspend", tag = "superadmin",
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
     request_body = ActionRequest,
     responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
     security(("bearer" = [])))]
@@ -379,6 +385,7 @@ pub async fn suspend(
 }
 
 #[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/reinstate", tag = "superadmin",
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
     request_body = ActionRequest,
     responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
     security(("bearer" = [])))]
@@ -392,6 +399,7 @@ pub async fn reinstate(
 }
 
 #[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/delete", tag = "superadmin",
+    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
     request_body = ActionRequest,
     responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
     security(("bearer" = [])))]
@@ -409,8 +417,10 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 pub struct ApplicationParams {
     /// 1–1000, default 200.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    pub offset: Option<u32>,
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
 }
 
 /// The tenant created for an application.
@@ -447,12 +457,16 @@ pub async fn applications(
     if !(1..=1000).contains(&limit) {
         return Err(bad_query("limit must be between 1 and 1000"));
     }
+    let offset = p.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(bad_query("offset must not be negative"));
+    }
     let apps = market::applications(
         state.market.as_ref(),
         state.config.market_timeout,
         &state.config.market_service_title,
         limit,
-        p.offset.unwrap_or(0),
+        offset,
     )
     .await?;
 

@@ -150,7 +150,10 @@ pub struct Application {
     pub kind: Option<String>,
     /// `requested`, `approved`, `completed`, `rejected`.
     pub status: Option<String>,
+    /// The market's local time, as it stores it (no zone).
+    #[schema(value_type = Option<String>, example = "2026-01-08T10:00:00")]
     pub created_at: Option<NaiveDateTime>,
+    #[schema(value_type = Option<String>, example = "2026-01-22T10:00:00")]
     pub demo_expires_at: Option<NaiveDateTime>,
     pub email: Option<String>,
     pub university_name: Option<String>,
@@ -164,7 +167,7 @@ pub async fn applications(
     limit_time: Duration,
     service_title: &str,
     limit: u32,
-    offset: u32,
+    offset: i64,
 ) -> Result<Vec<Application>, MarketError> {
     const SQL: &str = "SELECT \
             CAST(sa.id AS SIGNED) AS id, \
