@@ -13,6 +13,7 @@ pub mod market;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;
+pub mod usage;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ impl Application {
                 .timeout(config.ai_timeout)
                 .build()?,
             login_throttle: Arc::new(auth::throttle::LoginThrottle::per_minute(10)),
+            usage: usage::UsageCounter::new(),
+            market: market::db::connect_lazy(&config)?,
             config,
             db: pool,
             directory,
@@ -92,6 +95,22 @@ impl Application {
                 throttle.sweep();
             }
         });
+        let (stop_flusher, stop) = tokio::sync::watch::channel(false);
+        let flusher = tokio::spawn(usage::run_flusher(
+            state.usage.clone(),
+            state.db.clone(),
+            state.config.central_schema.clone(),
+            state.config.usage_flush_interval,
+            stop,
+        ));
+        let upkeep = tokio::spawn(http::metrics::run_upkeep());
+        let demo_expiry = match (&state.market, state.config.demo_expiry_interval) {
+            (Some(_), Some(every)) => Some(tokio::spawn(market::demo_expiry::run_every(
+                state.clone(),
+                every,
+            ))),
+            _ => None,
+        };
         let app = http::app(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "mtpaas listening");
         let served = axum::serve(
@@ -100,8 +119,21 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // Drained: no request is counting any more. The flusher writes what is left
+        // before the pool closes.
+        let _ = stop_flusher.send(true);
+        if flusher.await.is_err() {
+            usage::final_flush(&state.usage, &state.db, &state.config.central_schema).await;
+        }
+        if let Some(job) = demo_expiry {
+            job.abort();
+        }
+        upkeep.abort();
         listen.abort();
         sweep.abort();
+        if let Some(m) = &state.market {
+            m.close().await;
+        }
         state.db.close().await;
         served.map_err(Into::into)
     }

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
+use sqlx::mysql::MySqlPool;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::tenancy::TenantDirectory;
+use crate::usage::UsageCounter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +20,10 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub http: reqwest::Client,
     pub login_throttle: Arc<LoginThrottle>,
+    /// API calls counted in memory, flushed in batches (`usage`).
+    pub usage: UsageCounter,
+    /// The service market's MySQL, connected lazily; `None` when not configured.
+    pub market: Option<MySqlPool>,
 }
 
 impl FromRef<AppState> for Arc<Config> {

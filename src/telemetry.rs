@@ -1,5 +1,7 @@
-//! Tracing setup: human-readable lines, or JSON lines with `LOG_FORMAT=json` (each
-//! carrying the request's span fields: request id and tenant id).
+//! Tracing setup: human-readable lines, or JSON lines with `LOG_FORMAT=json`. Each JSON
+//! line lists the fields of every span it was emitted in (`"spans":[…]`, outermost
+//! first), so a line logged anywhere inside a request — also inside a handler's own
+//! span — carries the request's `request_id` and `tenant_id`.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -17,8 +19,8 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };

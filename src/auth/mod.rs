@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod jwt;
 pub mod password;
 pub mod setup;
+pub mod superadmin;
 pub mod throttle;
 pub mod user;
 pub mod webhook;

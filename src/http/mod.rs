@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod chat;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
+pub mod superadmin;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;
@@ -22,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::error_body;
 use crate::state::AppState;
@@ -42,12 +44,19 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(chat::router())
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(superadmin::router())
+        .merge(metrics::api_router());
 
     let timeout = state.config.request_timeout;
     Router::new()
         .nest("/api", api)
+        .merge(metrics::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::usage::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             resolve::layer,
@@ -64,7 +73,12 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("webhook-signature"),
                 ]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        // One line per request, inside its span (request and tenant id).
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(TimeoutLayer::with_status_code(
@@ -72,6 +86,7 @@ pub fn app(state: AppState) -> Router {
                     timeout,
                 )),
         )
+        .layer(middleware::from_fn(metrics::layer))
         .with_state(state)
 }
 

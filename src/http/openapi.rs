@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
-use crate::http::{auth, chat, health, tenants, users, webhooks};
+use crate::http::{auth, chat, health, metrics, superadmin, tenants, users, webhooks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -34,6 +34,15 @@ use crate::state::AppState;
         webhooks::service_cancelled,
         webhooks::service_reinstated,
         webhooks::service_changed,
+        superadmin::list,
+        superadmin::one,
+        superadmin::history,
+        superadmin::usage_of,
+        superadmin::suspend,
+        superadmin::reinstate,
+        superadmin::delete,
+        superadmin::applications,
+        metrics::scrape_as_operator,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
@@ -44,6 +53,8 @@ use crate::state::AppState;
         (name = "users", description = "The tenant's users"),
         (name = "chat", description = "The tenant's AI chat"),
         (name = "webhooks", description = "The service market's webhooks: the tenant lifecycle"),
+        (name = "superadmin", description = "The operator's view and control of every tenant"),
+        (name = "metrics", description = "Prometheus metrics"),
     )
 )]
 pub struct ApiDoc;

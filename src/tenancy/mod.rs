@@ -1,10 +1,12 @@
 //! Tenancy: what a tenant is (`TenantId`), how a request finds its tenant (`resolve`),
-//! how tenant schemas are built (`migrate`, `provision`), the in-memory status cache
-//! (`directory`) and the only way to reach tenant data (`conn`).
+//! how tenant schemas are built (`migrate`, `provision`), how a tenant's status changes
+//! (`lifecycle`), the in-memory status cache (`directory`) and the only way to reach
+//! tenant data (`conn`).
 
 pub mod conn;
 pub mod directory;
 pub mod id;
+pub mod lifecycle;
 pub mod migrate;
 pub mod provision;
 pub mod resolve;
