@@ -91,6 +91,12 @@ impl Application {
                 throttle.sweep();
             }
         });
+        let purge = state.config.purge_in_server.then(|| {
+            tokio::spawn(tenancy::purge::run_in_server(
+                state.db.clone(),
+                state.config.clone(),
+            ))
+        });
         let app = http::app(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "mtpaas listening");
         let served = axum::serve(
@@ -101,6 +107,9 @@ impl Application {
         .await;
         listen.abort();
         sweep.abort();
+        if let Some(p) = purge {
+            p.abort();
+        }
         state.db.close().await;
         served.map_err(Into::into)
     }
