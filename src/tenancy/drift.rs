@@ -144,15 +144,13 @@ fn loose(def: &str) -> String {
                 rest = &rest[end..];
             }
             // A type modifier, then array brackets.
-            if rest.starts_with('(') {
-                if let Some(close) = rest.find(')') {
-                    if rest[1..close]
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || c == ',')
-                    {
-                        rest = &rest[close + 1..];
-                    }
-                }
+            if rest.starts_with('(')
+                && let Some(close) = rest.find(')')
+                && rest[1..close]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ',')
+            {
+                rest = &rest[close + 1..];
             }
             while rest.starts_with("[]") {
                 rest = &rest[2..];
