@@ -59,13 +59,22 @@ pub async fn run() -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             app.run_until_stopped().await
         }
-        Command::Migrate(args) => migrate::run(&config, args).await,
-        Command::Tenant(cmd) => tenant::run(&config, cmd).await,
-        Command::Check(args) => check::run(&config, args).await,
-        Command::Backup(args) => backup::run_backup(&config, args).await,
-        Command::Restore(args) => backup::run_restore(&config, args).await,
-        Command::Purge(args) => purge::run(&config, args).await,
+        Command::Migrate(args) => operator(migrate::run(&config, args).await),
+        Command::Tenant(cmd) => operator(tenant::run(&config, cmd).await),
+        Command::Check(args) => operator(check::run(&config, args).await),
+        Command::Backup(args) => operator(backup::run_backup(&config, args).await),
+        Command::Restore(args) => operator(backup::run_restore(&config, args).await),
+        Command::Purge(args) => operator(purge::run(&config, args).await),
     }
+}
+
+/// Ends an operator command: its error on one line (no backtrace), exit status 1.
+fn operator(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(e) = result {
+        eprintln!("mtpaas: {}", crate::tenancy::migrate::error_text(&e));
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// A pool for an operator command: at most `max_connections`, failing at once (with the

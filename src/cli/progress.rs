@@ -24,9 +24,15 @@ impl Progress {
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} tenants {msg} \
-                     {per_sec} ETA {eta}",
+                     ({rate}, ETA {eta})",
                 )
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.1}/s", s.per_sec());
+                    },
+                )
                 .progress_chars("=> "),
             );
             bar.set_message(what);

@@ -332,7 +332,7 @@ pub async fn backup_tenants(
         .buffer_unordered(jobs.max(1));
     while let Some((tenant, r)) = results.next().await {
         if let Err(e) = r {
-            let reason = format!("{e:#}");
+            let reason = crate::tenancy::migrate::error_text(&e);
             if progress.is_hidden() {
                 tracing::warn!(tenant_id = %tenant, error = %reason, "tenant backup failed");
             } else {

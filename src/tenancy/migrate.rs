@@ -233,6 +233,20 @@ fn parse_migration_name(stem: &str) -> Option<(i64, String)> {
     Some((num.parse().ok()?, rest.replace('_', " ")))
 }
 
+/// An error and its causes on one line, each cause said once (sqlx repeats the
+/// database's message in its own).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ")
+}
+
 /// A tenant whose schema is behind, with the version recorded for it.
 #[derive(Debug, Clone)]
 pub struct Behind {
@@ -325,7 +339,7 @@ pub async fn migrate_tenants(
         match outcome {
             Ok(_) => report.migrated += 1,
             Err(e) => {
-                let reason = format!("{e:#}");
+                let reason = error_text(&e);
                 if progress.is_hidden() {
                     tracing::warn!(tenant_id = %tenant, error = %reason, "tenant migration failed");
                 } else {

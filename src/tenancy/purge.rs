@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::tenancy::backup::{PgTools, backup_tenants};
 use crate::tenancy::directory::CHANNEL;
 use crate::tenancy::id::TenantId;
-use crate::tenancy::migrate::lock_key;
+use crate::tenancy::migrate::{error_text, lock_key};
 
 /// How often the in-server job looks for tenants to purge.
 pub const SERVER_INTERVAL: Duration = Duration::from_secs(3600);
@@ -110,6 +110,30 @@ pub async fn purge_expired(
         .iter()
         .filter_map(|c| TenantId::parse(&c.tenant_id).ok())
         .collect();
+    // A schema already gone (dropped by hand) holds nothing to back up or to lose.
+    let present: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1)")
+            .bind(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?;
+    let (ids, absent): (Vec<TenantId>, Vec<TenantId>) = ids
+        .into_iter()
+        .partition(|i| present.iter().any(|p| p == i.as_str()));
+    for id in absent {
+        let detail = format!(
+            "Purged {} day(s) after deletion (retention {} day(s)); its schema was already gone",
+            days_since(&report.candidates, &id),
+            s.retention_days
+        );
+        match purge_one(pool, s.central, &id, s.retention_days, s.actor, &detail).await {
+            Ok(None) => report.purged.push(id.to_string()),
+            Ok(Some(why)) => report.skipped.push((id.to_string(), why)),
+            Err(e) => report.failed.push((id.to_string(), error_text(&e))),
+        }
+    }
+    if ids.is_empty() {
+        return Ok(Some(report));
+    }
     let run = backup_tenants(
         pool,
         s.central,
@@ -131,13 +155,10 @@ pub async fn purge_expired(
             continue;
         };
         let backup = run.dir.join(&entry.archive);
+        let backup = std::path::absolute(&backup).unwrap_or(backup);
         let detail = format!(
             "Schema dropped {} day(s) after deletion (retention {} day(s)); backup {} (sha256 {})",
-            report
-                .candidates
-                .iter()
-                .find(|c| c.tenant_id == entry.tenant_id)
-                .map_or(0, |c| c.days),
+            days_since(&report.candidates, &id),
             s.retention_days,
             backup.display(),
             entry.sha256
@@ -145,11 +166,18 @@ pub async fn purge_expired(
         match purge_one(pool, s.central, &id, s.retention_days, s.actor, &detail).await {
             Ok(None) => report.purged.push(id.to_string()),
             Ok(Some(why)) => report.skipped.push((id.to_string(), why)),
-            Err(e) => report.failed.push((id.to_string(), format!("{e:#}"))),
+            Err(e) => report.failed.push((id.to_string(), error_text(&e))),
         }
     }
     report.backup_dir = Some(run.dir);
     Ok(Some(report))
+}
+
+fn days_since(candidates: &[Candidate], id: &TenantId) -> i32 {
+    candidates
+        .iter()
+        .find(|c| c.tenant_id == id.as_str())
+        .map_or(0, |c| c.days)
 }
 
 /// Drops one tenant's schema and marks it purged, if it is still due. `Some(reason)`:
@@ -245,7 +273,7 @@ pub async fn run_in_server(pool: PgPool, config: Arc<Config>) {
                 }
             }
             Ok(None) => tracing::debug!("retention purge running elsewhere; skipped"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "retention purge failed"),
+            Err(e) => tracing::warn!(error = %error_text(&e), "retention purge failed"),
         }
         tokio::time::sleep(SERVER_INTERVAL).await;
     }

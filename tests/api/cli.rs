@@ -862,7 +862,12 @@ async fn status_of(app: &TestApp, tenant: &str) -> String {
 #[tokio::test]
 async fn purge_backs_up_then_drops_tenants_past_retention_and_a_restore_brings_one_back() {
     let app = TestApp::spawn().await;
-    for (t, app_id) in [("old_gone", 601), ("recent_gone", 602), ("alive", 603)] {
+    for (t, app_id) in [
+        ("old_gone", 601),
+        ("recent_gone", 602),
+        ("alive", 603),
+        ("hand_dropped", 604),
+    ] {
         app.create_tenant(t, app_id).await;
     }
     sqlx::query("INSERT INTO old_gone.user_mst (email) VALUES ('keep@me.kr')")
@@ -875,11 +880,18 @@ async fn purge_backs_up_then_drops_tenants_past_retention_and_a_restore_brings_o
     cli.ok(&["tenant", "delete", "recent_gone"]).await;
     backdate_deletion(&app, "old_gone", 40).await;
     backdate_deletion(&app, "recent_gone", 5).await;
+    // Deleted long ago, and its schema dropped by hand since: nothing left to back up.
+    cli.ok(&["tenant", "delete", "hand_dropped"]).await;
+    backdate_deletion(&app, "hand_dropped", 50).await;
+    sqlx::query("DROP SCHEMA hand_dropped CASCADE")
+        .execute(&app.db)
+        .await
+        .unwrap();
 
     // Dry run: listed, nothing changed.
     let out = cli.ok(&["purge"]).await;
     assert!(
-        out.contains("1 tenant(s) deleted more than 30 day(s) ago"),
+        out.contains("2 tenant(s) deleted more than 30 day(s) ago"),
         "{out}"
     );
     assert!(
@@ -894,7 +906,7 @@ async fn purge_backs_up_then_drops_tenants_past_retention_and_a_restore_brings_o
     let out = cli.ok(&["purge", "--yes"]).await;
     assert!(out.contains("purged old_gone"), "{out}");
     assert!(
-        out.contains("1 tenant(s) purged, 0 skipped, 0 failed"),
+        out.contains("2 tenant(s) purged, 0 skipped, 0 failed"),
         "{out}"
     );
     assert!(!app.schema_exists("old_gone").await);
@@ -910,6 +922,9 @@ async fn purge_backs_up_then_drops_tenants_past_retention_and_a_restore_brings_o
         "{detail}"
     );
     wait_for_status(&app, "old_gone", 410).await;
+    assert_eq!(status_of(&app, "hand_dropped").await, "purged");
+    let (_, _, detail) = events(&app, "hand_dropped").await.pop().unwrap();
+    assert!(detail.contains("its schema was already gone"), "{detail}");
     // Nothing left to do; the others are not touched by a rerun.
     let out = cli.ok(&["purge", "--yes"]).await;
     assert!(out.contains("0 tenant(s) purged"), "{out}");
