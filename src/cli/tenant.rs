@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use sqlx::{Acquire, PgPool};
 
+use crate::auth::setup;
 use crate::config::Config;
 use crate::http::tenants::CreateTenantRequest;
 use crate::tenancy::TenantId;
@@ -340,10 +341,19 @@ pub async fn run(config: &Config, cmd: TenantCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
-                Provisioned::Created { admin_user_id } => {
+                Provisioned::Created {
+                    admin_user_id,
+                    setup_token,
+                } => {
+                    let base = &config.public_base_url;
                     println!(
-                        "created tenant {} (admin user {admin_user_id}); access: {}?tenant={}",
-                        req.tenant_id, config.public_base_url, req.tenant_id
+                        "created tenant {} (admin user {admin_user_id}); access: {base}?tenant={}",
+                        req.tenant_id, req.tenant_id
+                    );
+                    // For the operator to hand to the tenant's admin: it works once.
+                    println!(
+                        "admin password setup link (one use): {}",
+                        setup::setup_url(base, &req.tenant_id, &setup_token)
                     );
                 }
                 Provisioned::AlreadyExists => {

@@ -417,7 +417,23 @@ async fn tenant_commands_do_what_the_api_does_and_the_running_server_follows() {
         out.contains("https://myservice.k-university.ai?tenant=cli_univ"),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "admin password setup link (one use): https://myservice.k-university.ai/setup-password?tenant=cli_univ&token="
+        ),
+        "{out}"
+    );
     assert!(app.schema_exists("cli_univ").await);
+    // The link works: the admin the CLI created sets a password and logs in.
+    let token = out.trim_end().rsplit("token=").next().unwrap();
+    let set = app
+        .setup_password("cli_univ", token, "a-long-enough-passphrase-1")
+        .await;
+    assert_eq!(set.status(), 200);
+    let login = app
+        .login_raw("cli_univ", "admin@cli.ac.kr", "a-long-enough-passphrase-1")
+        .await;
+    assert_eq!(login.status(), 200);
     // The same request again creates nothing.
     let out = cli
         .ok(&[
