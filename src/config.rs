@@ -61,6 +61,9 @@ pub struct Config {
     pub retention_days: u32,
     pub purge_in_server: bool,
     pub backup_dir: String,
+    /// Where pg_dump, pg_restore and psql are (default: PATH). They must be of the
+    /// server's major version or newer.
+    pub pg_bin_dir: Option<String>,
     pub log_format: LogFormat,
     /// Secrets generated at start-up in development, to show once.
     pub generated_secrets: Vec<(&'static str, String)>,
@@ -295,6 +298,7 @@ impl Config {
             retention_days: parse_num(src, "RETENTION_DAYS", 30)?,
             purge_in_server: parse_bool(src, "PURGE_IN_SERVER", false)?,
             backup_dir: src.get("BACKUP_DIR").unwrap_or_else(|| "backups".into()),
+            pg_bin_dir: src.get("PG_BIN_DIR"),
             log_format,
             generated_secrets: generated,
         })

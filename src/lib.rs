@@ -111,6 +111,12 @@ impl Application {
             ))),
             _ => None,
         };
+        let purge = state.config.purge_in_server.then(|| {
+            tokio::spawn(tenancy::purge::run_in_server(
+                state.db.clone(),
+                state.config.clone(),
+            ))
+        });
         let app = http::app(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "mtpaas listening");
         let served = axum::serve(
@@ -131,6 +137,9 @@ impl Application {
         upkeep.abort();
         listen.abort();
         sweep.abort();
+        if let Some(p) = purge {
+            p.abort();
+        }
         if let Some(m) = &state.market {
             m.close().await;
         }

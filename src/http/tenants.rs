@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::api_key::MarketApiKey;
 use crate::auth::setup;
+use crate::config::Config;
 use crate::error::{ApiJson, Error, Result};
 use crate::state::AppState;
 use crate::tenancy::TenantStatus;
@@ -87,8 +88,9 @@ pub fn valid_email(e: &str) -> bool {
 }
 
 impl CreateTenantRequest {
-    fn validate(self, state: &AppState) -> Result<NewTenant> {
-        let tenant_id = state.config.parse_tenant(&self.tenant_id).map_err(|e| {
+    /// Checks every field and parses the tenant id (the API and `mtpaas tenant create`).
+    pub fn validate(self, config: &Config) -> Result<NewTenant> {
+        let tenant_id = config.parse_tenant(&self.tenant_id).map_err(|e| {
             Error::bad_request("invalid_tenant_id", format!("Invalid tenant id: {e}"))
         })?;
         let tenant_name = self.tenant_name.trim().to_owned();
@@ -145,7 +147,7 @@ pub async fn create(
     _key: MarketApiKey,
     ApiJson(body): ApiJson<CreateTenantRequest>,
 ) -> Result<Json<CreateTenantResponse>> {
-    let req = body.validate(&state)?;
+    let req = body.validate(&state.config)?;
     // Provision in a task of its own: a client that hangs up mid-way must not cut the
     // transaction short (it would roll back anyway; this just finishes the work).
     let task_state = state.clone();

@@ -3,8 +3,12 @@
 //! template schema and to every tenant schema, each schema's version kept centrally in
 //! `tenant_schema_versions`.
 
+use std::path::Path;
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use indicatif::ProgressBar;
 use sqlx::migrate::Migrator;
 use sqlx::{Acquire, Executor, PgConnection, PgPool};
 
@@ -40,12 +44,22 @@ pub fn tenant_migrations() -> &'static [TenantMigration] {
 
 /// The version a schema is at once every tenant migration is applied.
 pub fn latest_tenant_version() -> i64 {
-    tenant_migrations().last().map_or(0, |m| m.version)
+    latest_version_in(tenant_migrations())
 }
 
 /// The DDL of every tenant migration after `from`, as one script.
 pub fn pending_script(from: i64) -> String {
-    tenant_migrations()
+    pending_script_in(tenant_migrations(), from)
+}
+
+/// The last version of a migration set (sorted by version).
+pub fn latest_version_in(migrations: &[TenantMigration]) -> i64 {
+    migrations.last().map_or(0, |m| m.version)
+}
+
+/// The DDL of every migration of `migrations` after `from`, as one script.
+pub fn pending_script_in(migrations: &[TenantMigration], from: i64) -> String {
+    migrations
         .iter()
         .filter(|m| m.version > from)
         .map(|m| m.sql.as_str())
@@ -85,6 +99,16 @@ pub async fn migrate_template(
     central: &TenantId,
     template: &TenantId,
 ) -> anyhow::Result<i64> {
+    migrate_template_with(pool, central, template, tenant_migrations()).await
+}
+
+/// [`migrate_template`] with a given migration set (the embedded one plus extras).
+pub async fn migrate_template_with(
+    pool: &PgPool,
+    central: &TenantId,
+    template: &TenantId,
+    migrations: &[TenantMigration],
+) -> anyhow::Result<i64> {
     let mut conn = pool.acquire().await?;
     conn.close_on_drop();
     sqlx::query("SELECT pg_advisory_lock($1)")
@@ -96,7 +120,7 @@ pub async fn migrate_template(
         template.quoted()
     )))
     .await?;
-    migrate_schema(&mut conn, central, template).await
+    migrate_schema_with(&mut conn, central, template, migrations).await
 }
 
 /// Applies the pending tenant migrations to one schema in one transaction, recording
@@ -106,6 +130,16 @@ pub async fn migrate_schema(
     conn: &mut PgConnection,
     central: &TenantId,
     schema: &TenantId,
+) -> anyhow::Result<i64> {
+    migrate_schema_with(conn, central, schema, tenant_migrations()).await
+}
+
+/// [`migrate_schema`] with a given migration set, sorted by version.
+pub async fn migrate_schema_with(
+    conn: &mut PgConnection,
+    central: &TenantId,
+    schema: &TenantId,
+    migrations: &[TenantMigration],
 ) -> anyhow::Result<i64> {
     let versions = format!("{}.tenant_schema_versions", central.quoted());
     let mut tx = conn.begin().await?;
@@ -121,7 +155,7 @@ pub async fn migrate_schema(
     .bind(schema.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let latest = latest_tenant_version();
+    let latest = latest_version_in(migrations);
     if current >= latest {
         tx.rollback().await?;
         return Ok(current);
@@ -129,7 +163,7 @@ pub async fn migrate_schema(
     let script = format!(
         "SET LOCAL search_path TO {}; {}",
         schema.quoted(),
-        pending_script(current)
+        pending_script_in(migrations, current)
     );
     tx.execute(sqlx::raw_sql(&script)).await?;
     sqlx::query(&format!(
@@ -143,6 +177,184 @@ pub async fn migrate_schema(
     Ok(latest)
 }
 
+/// The embedded tenant migrations followed by extra ones read from `dir` at run time
+/// (`NNNN_description.sql`, versions above the embedded ones). For operators who test a
+/// migration against a copy of production before it ships, and for the tests.
+pub fn with_extra_migrations(dir: &Path) -> anyhow::Result<Vec<TenantMigration>> {
+    let mut all = tenant_migrations().to_vec();
+    let embedded_latest = latest_tenant_version();
+    let mut extra = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read migrations directory {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("sql") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (version, description) = parse_migration_name(&name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: a migration file is named NNNN_description.sql",
+                path.display()
+            )
+        })?;
+        if version <= embedded_latest {
+            anyhow::bail!(
+                "{}: version {version} is not above the built-in migrations (latest {embedded_latest})",
+                path.display()
+            );
+        }
+        let sql = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        extra.push(TenantMigration {
+            version,
+            description,
+            sql,
+        });
+    }
+    extra.sort_by_key(|m| m.version);
+    if let Some(w) = extra.windows(2).find(|w| w[0].version == w[1].version) {
+        anyhow::bail!("two extra migrations have version {}", w[0].version);
+    }
+    all.extend(extra);
+    Ok(all)
+}
+
+/// `0002_add_nickname` → (2, "add nickname").
+fn parse_migration_name(stem: &str) -> Option<(i64, String)> {
+    let (num, rest) = stem.split_once('_')?;
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
+        return None;
+    }
+    Some((num.parse().ok()?, rest.replace('_', " ")))
+}
+
+/// An error and its causes on one line, each cause said once (sqlx repeats the
+/// database's message in its own).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ")
+}
+
+/// A tenant whose schema is behind, with the version recorded for it.
+#[derive(Debug, Clone)]
+pub struct Behind {
+    pub tenant_id: String,
+    pub version: i64,
+}
+
+/// Every tenant that is not purged, and those of them whose recorded version is below
+/// `latest`: one query on the central schema, whatever the number of tenants.
+pub async fn tenants_behind(
+    pool: &PgPool,
+    central: &TenantId,
+    latest: i64,
+) -> Result<(usize, Vec<Behind>), sqlx::Error> {
+    let c = central.quoted();
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT t.tenant_id, COALESCE(v.version, 0), count(*) OVER () \
+           FROM {c}.tenants t \
+           LEFT JOIN {c}.tenant_schema_versions v ON v.schema_name = t.tenant_id \
+          WHERE t.status <> 'purged' \
+          ORDER BY COALESCE(v.version, 0) < $1 DESC, t.tenant_id"
+    ))
+    .bind(latest)
+    .fetch_all(pool)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.2 as usize);
+    let behind = rows
+        .into_iter()
+        .filter(|r| r.1 < latest)
+        .map(|(tenant_id, version, _)| Behind { tenant_id, version })
+        .collect();
+    Ok((total, behind))
+}
+
+/// What [`migrate_tenants`] did.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateReport {
+    /// The version every tenant schema should reach.
+    pub latest: i64,
+    /// Tenants considered (every tenant not purged).
+    pub tenants: usize,
+    /// Tenants that were already at `latest`.
+    pub up_to_date: usize,
+    /// Tenants brought to `latest` by this run.
+    pub migrated: usize,
+    /// Tenants that failed, with the reason. Their schema and version are unchanged.
+    pub failed: Vec<(String, String)>,
+    pub elapsed: Duration,
+}
+
+/// Brings every tenant schema (not purged) to the last version of `migrations`, `jobs`
+/// tenants at a time. Each tenant is migrated in a transaction of its own that also
+/// records its version ([`migrate_schema_with`]), so an interrupted run (crash,
+/// `kill -9`) leaves every tenant either migrated or untouched, and a rerun finishes the
+/// rest; the version row is locked first, so no migration is ever applied twice, even
+/// by two runs at once. One tenant failing does not stop the others.
+///
+/// `progress` gets its length set and one tick per tenant; failures are printed above
+/// it (or logged, when it is hidden).
+pub async fn migrate_tenants(
+    pool: &PgPool,
+    central: &TenantId,
+    migrations: &[TenantMigration],
+    jobs: usize,
+    progress: &ProgressBar,
+) -> anyhow::Result<MigrateReport> {
+    let started = Instant::now();
+    let latest = latest_version_in(migrations);
+    let (tenants, behind) = tenants_behind(pool, central, latest).await?;
+    let mut report = MigrateReport {
+        latest,
+        tenants,
+        up_to_date: tenants - behind.len(),
+        ..MigrateReport::default()
+    };
+    progress.set_length(behind.len() as u64);
+    let mut results = futures::stream::iter(behind)
+        .map(|b| async move {
+            let outcome = async {
+                let id = TenantId::parse(&b.tenant_id)
+                    .map_err(|e| anyhow::anyhow!("not a valid schema name: {e}"))?;
+                let mut conn = pool.acquire().await?;
+                migrate_schema_with(&mut conn, central, &id, migrations).await
+            }
+            .await;
+            (b.tenant_id, outcome)
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some((tenant, outcome)) = results.next().await {
+        match outcome {
+            Ok(_) => report.migrated += 1,
+            Err(e) => {
+                let reason = error_text(&e);
+                if progress.is_hidden() {
+                    tracing::warn!(tenant_id = %tenant, error = %reason, "tenant migration failed");
+                } else {
+                    progress.println(format!("failed: {tenant}: {reason}"));
+                }
+                report.failed.push((tenant, reason));
+            }
+        }
+        progress.inc(1);
+    }
+    report.failed.sort();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +366,36 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0].version < w[1].version));
         assert!(pending_script(0).contains("CREATE TABLE user_mst"));
         assert_eq!(pending_script(latest_tenant_version()), "");
+    }
+
+    #[test]
+    fn migration_file_names_give_version_and_description() {
+        assert_eq!(
+            parse_migration_name("0002_add_nickname"),
+            Some((2, "add nickname".into()))
+        );
+        assert_eq!(parse_migration_name("12_x"), Some((12, "x".into())));
+        for bad in ["add_nickname", "0002", "0002_", "_x", "00a2_x"] {
+            assert_eq!(parse_migration_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_migrations_follow_the_embedded_ones() {
+        let dir = std::env::temp_dir().join(format!("mtpaas-extra-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let next = latest_tenant_version() + 1;
+        std::fs::write(dir.join(format!("{next:04}_add_x.sql")), "SELECT 1").unwrap();
+        std::fs::write(dir.join("README.txt"), "ignored").unwrap();
+        let all = with_extra_migrations(&dir).unwrap();
+        assert_eq!(latest_version_in(&all), next);
+        assert_eq!(all.last().unwrap().description, "add x");
+        assert_eq!(pending_script_in(&all, next - 1), "SELECT 1");
+
+        std::fs::write(dir.join("0001_old.sql"), "SELECT 2").unwrap();
+        let err = with_extra_migrations(&dir).unwrap_err().to_string();
+        assert!(err.contains("not above the built-in migrations"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

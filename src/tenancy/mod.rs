@@ -3,12 +3,15 @@
 //! (`lifecycle`), the in-memory status cache (`directory`) and the only way to reach
 //! tenant data (`conn`).
 
+pub mod backup;
 pub mod conn;
 pub mod directory;
+pub mod drift;
 pub mod id;
 pub mod lifecycle;
 pub mod migrate;
 pub mod provision;
+pub mod purge;
 pub mod resolve;
 
 pub use conn::{ActiveTenant, TenantDb, TenantTx};
