@@ -250,20 +250,6 @@ async fn create_tenants(server: &Server, ids: &[String], concurrency: usize) -> 
     Ok(())
 }
 
-/// Suspends or reinstates a tenant as the lifecycle code does: the row and a NOTIFY in
-/// one transaction.
-async fn set_status(db: &PgPool, tenant: &str, status: &str) -> anyhow::Result<()> {
-    sqlx::query(
-        "WITH u AS (UPDATE hltutor.tenants SET status = $2, updated_at = now() WHERE tenant_id = $1) \
-         SELECT pg_notify('mtpaas_tenants', $1)",
-    )
-    .bind(tenant)
-    .bind(status)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// Part 1, isolation torture: many tenants, concurrent authenticated requests, client-side
 /// cancellations at random points, suspensions flipping; every row of every completed
 /// response checked.
@@ -295,22 +281,34 @@ async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resu
             .collect(),
     );
 
-    // Suspend and reinstate a tenth of the tenants, over and over, while the load runs.
+    // Suspend and reinstate a tenth of the tenants through the operator API, over and
+    // over, while the load runs.
     let done = Arc::new(AtomicBool::new(false));
     let flips = Arc::new(AtomicU64::new(0));
+    let flip_failures = Arc::new(AtomicU64::new(0));
     let flipper = {
-        let (db, done, flips) = (db.clone(), done.clone(), flips.clone());
+        let (done, flips, failures) = (done.clone(), flips.clone(), flip_failures.clone());
+        let (http, base) = (
+            server.http.clone(),
+            server.url("/api/tenant/superadmin/tenants"),
+        );
         let flippable: Vec<String> = tenants.iter().take(n_tenants / 10).cloned().collect();
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
                 let t = flippable[rand::thread_rng().gen_range(0..flippable.len())].clone();
-                if set_status(&db, &t, "suspended").await.is_ok() {
-                    flips.fetch_add(1, Ordering::Relaxed);
-                }
-                let pause = rand::thread_rng().gen_range(10..60);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                if set_status(&db, &t, "active").await.is_ok() {
-                    flips.fetch_add(1, Ordering::Relaxed);
+                for action in ["suspend", "reinstate"] {
+                    let r = http
+                        .post(format!("{base}/{t}/{action}"))
+                        .bearer_auth(SUPERADMIN_TOKEN)
+                        .json(&json!({"reason": "reliability run"}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => flips.fetch_add(1, Ordering::Relaxed),
+                        _ => failures.fetch_add(1, Ordering::Relaxed),
+                    };
+                    let pause = rand::thread_rng().gen_range(10..60);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
             }
         })
@@ -421,9 +419,11 @@ async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resu
     report.info(P, "rows checked", tally.rows);
     report.info(
         P,
-        "suspend/reinstate flips during the run",
+        "suspend/reinstate flips (operator API) during the run",
         flips.load(Ordering::Relaxed),
     );
+    let ff = flip_failures.load(Ordering::Relaxed);
+    report.must(P, "operator API flips that failed", ff, ff == 0);
     report.info(
         P,
         "403 tenant_suspended (expected while suspended)",
@@ -862,6 +862,32 @@ async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyho
         "requests during the run / while Postgres was down",
         format!("{} / {}", log.len(), during.len()),
     );
+    // Usage: every answered tenant request counts; a graceful stop flushes what is left.
+    let answered = log.iter().filter(|(_, s, _)| *s == 200).count() as i64;
+    if let Some(mut c) = server.child.take() {
+        if let Some(pid) = c.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), c.wait()).await;
+    }
+    let db = PgPool::connect(&url).await?;
+    let counted: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(calls), 0)::bigint FROM hltutor.api_usage")
+            .fetch_one(&db)
+            .await?;
+    report.info(
+        P,
+        "usage: 200 answers / calls counted after a graceful stop",
+        format!("{answered} / {counted}"),
+    );
+    report.info(
+        P,
+        "usage calls lost (counted in memory, unflushed when Postgres went away)",
+        (answered - counted).max(0),
+    );
     report.must(
         P,
         "server exited or panicked",
@@ -1186,7 +1212,9 @@ async fn main() -> anyhow::Result<()> {
     let parts: Vec<String> = if !args.only.is_empty() {
         args.only.clone()
     } else if args.quick {
-        vec!["isolation".into(), "crash".into(), "fuzz".into()]
+        ["isolation", "crash", "webhooks", "fuzz"]
+            .map(String::from)
+            .to_vec()
     } else {
         [
             "isolation",
