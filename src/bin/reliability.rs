@@ -1195,6 +1195,191 @@ async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resul
     Ok(())
 }
 
+/// Part 4, the market's MySQL stopped and then made to hang (SIGSTOP): only the
+/// applications route may be affected, and it answers 503 within its bound.
+async fn mysql(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    const P: &str = "mysql";
+    let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/test").await?;
+    sqlx::raw_sql(
+        "DROP DATABASE IF EXISTS mtpaas_rel_market; CREATE DATABASE mtpaas_rel_market; USE mtpaas_rel_market; \
+         CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL, university_name VARCHAR(255)); \
+         CREATE TABLE services (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(255) NOT NULL); \
+         CREATE TABLE service_applications (id INT AUTO_INCREMENT PRIMARY KEY, user_id INT NOT NULL, service_id INT NOT NULL, \
+           kind VARCHAR(20) NOT NULL, status VARCHAR(20) NOT NULL, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+           demo_expires_at DATETIME NULL); \
+         INSERT INTO users (email, university_name) VALUES ('admin@mk_univ.ac.kr', 'Market University'); \
+         INSERT INTO services (title) VALUES ('KELI Tutor'); \
+         INSERT INTO service_applications (user_id, service_id, kind, status) VALUES (1, 1, 'service', 'approved');",
+    )
+    .execute(&mut admin)
+    .await?;
+    drop(admin);
+    let url = fresh_database(&args.pg, "mysql").await?;
+    let bound = 2.0;
+    let server = Server::start(
+        bin,
+        &url,
+        &[
+            (
+                "SERVICE_MARKET_DATABASE_URL",
+                "mysql://root@127.0.0.1:3306/mtpaas_rel_market",
+            ),
+            ("SERVICE_MARKET_DB_TIMEOUT_MS", "2000"),
+        ],
+    )
+    .await?;
+    create_tenants(&server, &["mk_univ".to_owned()], 1).await?;
+    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
+    let tok = token(&keys, "mk_univ");
+    // (applications status, its seconds, tenant route status, its seconds)
+    let probe = || async {
+        let t = Instant::now();
+        let apps = server
+            .http
+            .get(server.url("/api/tenant/superadmin/applications"))
+            .bearer_auth(SUPERADMIN_TOKEN)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        let apps_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let users = server
+            .http
+            .get(server.url("/api/users"))
+            .header("X-Tenant-ID", "mk_univ")
+            .bearer_auth(&tok)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        (apps, apps_secs, users, t.elapsed().as_secs_f64())
+    };
+    let mariadb_pid = || async {
+        let out = Command::new("pidof").arg("mariadbd").output().await.ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()?
+            .parse::<u32>()
+            .ok()
+    };
+    let (a, _, u, _) = probe().await;
+    report.must(
+        P,
+        "before: applications / tenant route",
+        format!("{a} / {u}"),
+        a == 200 && u == 200,
+    );
+
+    // Stopped.
+    let pid = mariadb_pid()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("MariaDB is not running"))?;
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await?;
+    for _ in 0..100 {
+        if mariadb_pid().await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (a, asec, u, usec) = probe().await;
+    report.must(
+        P,
+        "MySQL stopped: applications status (seconds)",
+        format!("{a} ({asec:.2})"),
+        a == 503 && asec <= bound + 1.0,
+    );
+    report.must(
+        P,
+        "MySQL stopped: tenant route status (seconds)",
+        format!("{u} ({usec:.2})"),
+        u == 200 && usec < 1.0,
+    );
+    Command::new("start-stop-daemon")
+        .args([
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ])
+        .status()
+        .await?;
+    let mut back = false;
+    for _ in 0..60 {
+        if sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/test")
+            .await
+            .is_ok()
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::ensure!(back, "MariaDB did not come back");
+    let mut recovered = 0;
+    for _ in 0..20 {
+        recovered = probe().await.0;
+        if recovered == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    report.must(
+        P,
+        "MySQL back: applications status",
+        recovered,
+        recovered == 200,
+    );
+
+    // Hanging: the process is there, accepts nothing and answers nothing.
+    let pid = mariadb_pid()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("MariaDB is not running"))?;
+    Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .await?;
+    let hung = probe().await;
+    Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .await?;
+    let (a, asec, u, usec) = hung;
+    report.must(
+        P,
+        "MySQL hanging: applications status (seconds)",
+        format!("{a} ({asec:.2})"),
+        a == 503 && asec <= bound + 1.0,
+    );
+    report.must(
+        P,
+        "MySQL hanging: tenant route status (seconds)",
+        format!("{u} ({usec:.2})"),
+        u == 200 && usec < 1.0,
+    );
+    let mut recovered = 0;
+    for _ in 0..40 {
+        recovered = probe().await.0;
+        if recovered == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    report.must(
+        P,
+        "MySQL resumed: applications status",
+        recovered,
+        recovered == 200,
+    );
+    Ok(())
+}
+
 fn default_bin() -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
     me.with_file_name("mtpaas")
@@ -1239,6 +1424,7 @@ async fn main() -> anyhow::Result<()> {
             "postgres" => postgres_restart(&args, &bin, &mut report).await,
             "schemathesis" => schemathesis(&args, &bin, &mut report).await,
             "webhooks" => webhooks(&args, &bin, &mut report).await,
+            "mysql" => mysql(&args, &bin, &mut report).await,
             other => Err(anyhow::anyhow!("unknown part {other}")),
         };
         if let Err(e) = result {
