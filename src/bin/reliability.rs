@@ -994,7 +994,8 @@ async fn schemathesis(args: &Args, bin: &Path, report: &mut Report) -> anyhow::R
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let cases = text
         .lines()
-        .find(|l| l.contains(" generated"))
+        .map(str::trim)
+        .find(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" generated"))
         .map(|l| l.trim().to_owned())
         .unwrap_or_else(|| "?".into());
     let failures = text
