@@ -1,36 +1,84 @@
-//! `TenantUser`: a signed-in user of the request's tenant, with that tenant's
-//! transaction already open.
+//! `TenantUser`: a signed-in user of the request's tenant.
 //!
-//! Checks, in order: the tenant exists and is active (404/403/410, from the in-memory
-//! directory); a token is present as `Authorization: Bearer` or the `access_token`
-//! cookie (401); it verifies (401); it was issued in this tenant (403); the user still
-//! exists in this tenant's `user_mst` (401) — read in the same round trip that opens
-//! the transaction, so authentication adds no round trip.
+//! The extractor checks, without touching the database: the tenant exists and is active
+//! (404/403/410, from the in-memory directory); a token is present as
+//! `Authorization: Bearer` or the `access_token` cookie (401); it verifies (401); it was
+//! issued in this tenant (403). The last check — the user still exists in this tenant's
+//! `user_mst` (401) — rides on the request's first round trip: [`TenantUser::read`]
+//! (one message for the whole read) or [`TenantUser::begin`] (the message that opens a
+//! write transaction), so authentication adds no round trip.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool};
+
 use crate::auth::jwt::Claims;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::tenancy::conn::{ActiveTenant, TenantTx};
+use crate::tenancy::TenantId;
+use crate::tenancy::conn::{self, ActiveTenant, TenantTx};
 use crate::tenancy::resolve::cookie_value;
 
 /// The cookie a login sets.
 pub const TOKEN_COOKIE: &str = "access_token";
 
 pub struct TenantUser {
+    pub tenant: TenantId,
+    pub user_id: i64,
+    pub claims: Claims,
+    pool: PgPool,
+}
+
+/// A signed-in user's open write transaction in their tenant.
+pub struct UserTx {
     pub user_id: i64,
     /// The role as stored now, not as when the token was issued.
     pub role: String,
-    pub claims: Claims,
     pub db: TenantTx,
 }
 
-impl TenantUser {
+impl UserTx {
     pub fn is_admin(&self) -> bool {
         self.role == "admin"
+    }
+}
+
+fn user_gone() -> Error {
+    Error::unauthorized("user_not_found", "The user of this token no longer exists")
+}
+
+impl TenantUser {
+    /// One read-only statement in the user's tenant, in one round trip with the check
+    /// that the user still exists. `sql` is built only from static text and integers.
+    pub async fn read(&self, sql: &str) -> Result<Vec<PgRow>> {
+        let (_role, rows) = conn::read_as_user(&self.pool, &self.tenant, self.user_id, sql)
+            .await?
+            .ok_or_else(user_gone)?;
+        Ok(rows)
+    }
+
+    /// [`Self::read`], each row mapped to `T`.
+    pub async fn read_as<T>(&self, sql: &str) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        let rows = self.read(sql).await?;
+        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Opens the tenant's transaction for a write, reading the user's current role in
+    /// the same round trip.
+    pub async fn begin(self) -> Result<UserTx> {
+        let (db, role) = TenantTx::begin_as_user(&self.pool, &self.tenant, self.user_id).await?;
+        let role = role.ok_or_else(user_gone)?;
+        Ok(UserTx {
+            user_id: self.user_id,
+            role,
+            db,
+        })
     }
 }
 
@@ -67,18 +115,11 @@ impl FromRequestParts<AppState> for TenantUser {
         let user_id = claims
             .user_id()
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
-        let (db, role) = TenantTx::begin_as_user(&state.db, &tenant, user_id).await?;
-        let Some(role) = role else {
-            return Err(Error::unauthorized(
-                "user_not_found",
-                "The user of this token no longer exists",
-            ));
-        };
         Ok(TenantUser {
+            tenant,
             user_id,
-            role,
             claims,
-            db,
+            pool: state.db.clone(),
         })
     }
 }

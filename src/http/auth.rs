@@ -164,13 +164,16 @@ pub async fn setup_password(
 
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     responses((status = 200, body = User), (status = 401), (status = 403)), security(("bearer" = [])))]
-pub async fn me(mut user: TenantUser) -> Result<Json<User>> {
-    let me: User =
-        sqlx::query_as("SELECT id, email, name, role, created_at FROM user_mst WHERE id = $1")
-            .bind(user.user_id)
-            .fetch_one(&mut *user.db)
-            .await?;
-    user.db.commit().await?;
+pub async fn me(user: TenantUser) -> Result<Json<User>> {
+    let sql = format!(
+        "SELECT id, email, name, role, created_at FROM user_mst WHERE id = {}",
+        user.user_id
+    );
+    let me: Vec<User> = user.read_as(&sql).await?;
+    // The same message checked the user exists, so the row is there.
+    let me = me.into_iter().next().ok_or_else(|| {
+        Error::unauthorized("user_not_found", "The user of this token no longer exists")
+    })?;
     Ok(Json(me))
 }
 

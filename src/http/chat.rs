@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use crate::ai;
-use crate::auth::user::TenantUser;
+use crate::auth::user::{TenantUser, UserTx};
 use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
 use crate::state::AppState;
 use crate::tenancy::TenantTx;
@@ -46,7 +46,7 @@ pub struct ChatHistory {
     responses((status = 200, body = ChatHistory), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn history(
-    mut user: TenantUser,
+    user: TenantUser,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<ChatHistory>> {
     let limit = q.limit.unwrap_or(50);
@@ -56,16 +56,17 @@ pub async fn history(
             "limit must be between 1 and 200",
         ));
     }
-    let mut messages: Vec<ChatMessage> = sqlx::query_as(
+    // Integers only: see `TenantUser::read`.
+    let before = q
+        .before_id
+        .map(|id| format!(" AND id < {id}"))
+        .unwrap_or_default();
+    let sql = format!(
         "SELECT id, message, reply, reg_dtm FROM chat_his \
-         WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-    )
-    .bind(user.user_id)
-    .bind(q.before_id)
-    .bind(limit)
-    .fetch_all(&mut *user.db)
-    .await?;
-    user.db.commit().await?;
+         WHERE user_id = {}{before} ORDER BY id DESC LIMIT {limit}",
+        user.user_id
+    );
+    let mut messages: Vec<ChatMessage> = user.read_as(&sql).await?;
     messages.reverse();
     Ok(Json(ChatHistory { messages }))
 }
@@ -92,8 +93,8 @@ pub async fn send(
             "message must be 1 to 10000 characters",
         ));
     }
-    let TenantUser { user_id, db, .. } = user;
-    let tenant = db.tenant().clone();
+    let tenant = user.tenant.clone();
+    let UserTx { user_id, db, .. } = user.begin().await?;
     // No pooled connection is held while the model thinks.
     db.commit().await?;
     let reply = ai::reply(&state, &message).await?;

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use crate::auth::user::TenantUser;
+use crate::auth::user::{TenantUser, UserTx};
 use crate::auth::{password, setup};
 use crate::error::{ApiJson, ApiPath, Error, Result, ResultExt};
 use crate::http::tenants::valid_email;
@@ -37,15 +37,14 @@ pub struct UserList {
 #[utoipa::path(get, path = "/api/users", tag = "users",
     responses((status = 200, body = UserList), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
-pub async fn list(mut user: TenantUser) -> Result<Json<UserList>> {
-    let users: Vec<User> = sqlx::query_as(
-        "SELECT id, email, name, role, created_at FROM user_mst ORDER BY id LIMIT 1000",
-    )
-    .fetch_all(&mut *user.db)
-    .await?;
-    let tenant_id = user.db.tenant().to_string();
-    user.db.commit().await?;
-    Ok(Json(UserList { tenant_id, users }))
+pub async fn list(user: TenantUser) -> Result<Json<UserList>> {
+    let users: Vec<User> = user
+        .read_as("SELECT id, email, name, role, created_at FROM user_mst ORDER BY id LIMIT 1000")
+        .await?;
+    Ok(Json(UserList {
+        tenant_id: user.tenant.to_string(),
+        users,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -70,7 +69,7 @@ pub struct CreatedUser {
     pub setup_url: Option<String>,
 }
 
-fn require_admin(user: &TenantUser) -> Result<()> {
+fn require_admin(user: &UserTx) -> Result<()> {
     if user.is_admin() {
         Ok(())
     } else {
@@ -86,9 +85,10 @@ fn require_admin(user: &TenantUser) -> Result<()> {
     security(("bearer" = [])))]
 pub async fn create(
     axum::extract::State(state): axum::extract::State<AppState>,
-    mut user: TenantUser,
+    user: TenantUser,
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<CreatedUser>)> {
+    let mut user = user.begin().await?;
     require_admin(&user)?;
     let email = body.email.trim().to_lowercase();
     if email.chars().count() > 200 || !valid_email(&email) {
@@ -163,9 +163,10 @@ pub async fn create(
     responses((status = 200), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove(
-    mut user: TenantUser,
+    user: TenantUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<serde_json::Value>> {
+    let mut user = user.begin().await?;
     require_admin(&user)?;
     if id == user.user_id {
         return Err(Error::bad_request(

@@ -21,25 +21,43 @@
 //! still in flight returns the connection to the pool inside an open transaction; here
 //! the guard is armed before the first byte is sent.
 //!
-//! # Round trips
+//! # Reads: one message, one round trip, nothing left behind
 //!
-//! A tenant-scoped request costs exactly two round trips on top of its own queries:
+//! A read ([`read_as_user`]) is sent as one simple-protocol message:
+//! `SET LOCAL search_path TO "<tenant>", public; SELECT role FROM user_mst WHERE id = N;
+//! <the read>`. Postgres runs the statements of one such message as one implicit
+//! transaction, and `SET LOCAL` lasts until that transaction ends — at the end of the
+//! message, whatever happens to the request future. The connection never holds a tenant
+//! path between messages, so there is nothing to undo: a request cancelled at any point
+//! returns a connection that sqlx drains of the pending replies on its next use, and that
+//! next use cannot see the tenant. The cost is exactly one round trip per request (the
+//! least any request that reads the database can cost), including the check that the
+//! signed-in user still exists. Parameters are inlined, so a read is built only from
+//! static SQL and integers (never from text a client sent); identifiers come quoted from
+//! `TenantId`.
+//!
+//! # Writes: round trips
+//!
+//! A tenant-scoped write costs exactly two round trips on top of its own queries:
 //! `BEGIN; SET LOCAL search_path TO "<tenant>", public` sent as one simple-protocol
-//! message (one round trip for both statements), and `COMMIT` (or `ROLLBACK`). Acquiring
-//! from the pool adds none (`test_before_acquire` is off; broken connections surface as
-//! errors and are replaced). The tenant's status comes from the in-memory directory, not
-//! the database. Fewer is not possible while keeping the guarantee: the path must be set
-//! before the first query (Postgres resolves names when it parses a statement), and a
-//! session-level `SET` would need a `RESET` round trip on release instead of the
-//! `COMMIT`, with a window in which a cancelled request leaves it set.
+//! message (one round trip for both statements; with the user's role read in the same
+//! message), and `COMMIT` (or `ROLLBACK`). Acquiring from the pool adds none
+//! (`test_before_acquire` is off; broken connections surface as errors and are replaced).
+//! The tenant's status comes from the in-memory directory, not the database. Its
+//! statements take bound parameters (prepared), which is why they cannot share the
+//! read's single message. A session-level `SET` would need a `RESET` round trip on
+//! release instead of the `COMMIT`, with a window in which a cancelled request leaves it
+//! set.
 
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use futures::TryStreamExt;
 use sqlx::pool::PoolConnection;
-use sqlx::{Executor, PgConnection, PgPool, Postgres};
+use sqlx::postgres::PgRow;
+use sqlx::{Either, Executor, PgConnection, PgPool, Postgres, Row};
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -122,6 +140,37 @@ impl TenantTx {
     fn conn_mut(&mut self) -> &mut PgConnection {
         self.conn.as_mut().expect("connection present until drop")
     }
+}
+
+/// Runs one read-only statement for `tenant` in one round trip (see the module docs),
+/// together with the lookup of user `user_id`'s role. `None`: no such user in this
+/// tenant. `sql` is a single statement built only from static text and integers.
+pub async fn read_as_user(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user_id: i64,
+    sql: &str,
+) -> Result<Option<(String, Vec<PgRow>)>, sqlx::Error> {
+    let message = format!(
+        "SET LOCAL search_path TO {}, public; \
+         SELECT role FROM user_mst WHERE id = {user_id}; {sql}",
+        tenant.quoted()
+    );
+    let mut conn = pool.acquire().await?;
+    let mut replies = conn.fetch_many(sqlx::raw_sql(&message));
+    // Replies in order: SET's completion, the role row (if any) and its completion,
+    // then the read's rows and its completion.
+    let mut completed = 0;
+    let mut role = None;
+    let mut rows = Vec::new();
+    while let Some(reply) = replies.try_next().await? {
+        match reply {
+            Either::Left(_) => completed += 1,
+            Either::Right(row) if completed == 1 => role = Some(row.try_get::<String, _>(0)?),
+            Either::Right(row) => rows.push(row),
+        }
+    }
+    Ok(role.map(|role| (role, rows)))
 }
 
 impl Deref for TenantTx {

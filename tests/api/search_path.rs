@@ -57,6 +57,37 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
         let mut conn = pool.acquire().await.unwrap();
         assert_clean(&mut conn).await;
     }
+    // A one-message read dropped while the server runs it, and one that fails.
+    for round in 0..20 {
+        let read = mtpaas::tenancy::conn::read_as_user(
+            &pool,
+            &tenant,
+            1,
+            "SELECT pg_sleep(0.2), count(*) FROM user_mst",
+        );
+        let cut = Duration::from_millis(2 + (round % 5) * 10);
+        assert!(tokio::time::timeout(cut, read).await.is_err());
+        let mut conn = pool.acquire().await.unwrap();
+        assert_clean(&mut conn).await;
+    }
+    let failed =
+        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 1, "SELECT 1 / 0 FROM user_mst").await;
+    assert!(failed.is_err());
+    assert_clean(&mut pool.acquire().await.unwrap()).await;
+    let (role, rows) =
+        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 1, "SELECT email FROM user_mst")
+            .await
+            .unwrap()
+            .expect("the admin exists");
+    assert_eq!((role.as_str(), rows.len()), ("admin", 1));
+    assert_eq!(
+        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 999, "SELECT 1")
+            .await
+            .unwrap()
+            .map(|(role, _)| role),
+        None
+    );
+    assert_clean(&mut pool.acquire().await.unwrap()).await;
     // And a transaction that ends normally leaves nothing either.
     let mut tx = TenantTx::begin(&pool, &tenant).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM user_mst")
