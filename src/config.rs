@@ -51,6 +51,8 @@ pub struct Config {
     pub ai_backend_model: String,
     pub ai_timeout: Duration,
     pub db_max_connections: u32,
+    /// How many pools tenant-scoped connections are split into (see `tenancy::pools`).
+    pub db_pool_shards: u32,
     pub db_acquire_timeout: Duration,
     /// Bounds the per-connection catalog caches that grow with the schemas a
     /// connection has touched.
@@ -281,6 +283,7 @@ impl Config {
                 .unwrap_or_else(|| "gpt-4o-mini".into()),
             ai_timeout: Duration::from_millis(parse_num(src, "AI_BACKEND_TIMEOUT_MS", 30_000)?),
             db_max_connections: parse_num(src, "DB_MAX_CONNECTIONS", 20)?,
+            db_pool_shards: parse_num(src, "DB_POOL_SHARDS", 4)?,
             db_acquire_timeout: Duration::from_millis(parse_num(
                 src,
                 "DB_ACQUIRE_TIMEOUT_MS",

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
-use crate::tenancy::migrate;
+use crate::tenancy::{TenantPools, migrate};
 
 /// How long start-up waits for Postgres to accept connections.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
@@ -23,6 +23,27 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .idle_timeout(Duration::from_secs(120))
         // No ping before each acquire: a dead connection fails its query and is dropped.
         .test_before_acquire(false)
+}
+
+/// The pools tenant-scoped connections come from (`tenancy::pools`). With one shard it
+/// is the central pool itself; with `S` shards, each opens at most
+/// `DB_MAX_CONNECTIONS / S` connections (at least one), lazily, and the central pool
+/// keeps its own `DB_MAX_CONNECTIONS`, most of them idle and closed after two minutes.
+pub fn tenant_pools(config: &Config, central: &PgPool) -> anyhow::Result<TenantPools> {
+    let shards = config.db_pool_shards.max(1);
+    if shards == 1 {
+        return Ok(TenantPools::new(vec![central.clone()]));
+    }
+    let per_shard = (config.db_max_connections / shards).max(1);
+    let opts = connect_options(config)?;
+    let pools = (0..shards)
+        .map(|_| {
+            pool_options(config)
+                .max_connections(per_shard)
+                .connect_lazy_with(opts.clone())
+        })
+        .collect();
+    Ok(TenantPools::new(pools))
 }
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {

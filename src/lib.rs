@@ -50,6 +50,7 @@ impl Application {
         let config = Arc::new(config);
         let pool = db::connect(&config).await?;
         db::migrate_all(&pool, &config).await?;
+        let tenant_pools = db::tenant_pools(&config, &pool)?;
         let directory = TenantDirectory::new(pool.clone(), &config.central_schema);
         directory.reload_all().await?;
         let state = AppState {
@@ -62,6 +63,7 @@ impl Application {
             market: market::db::connect_lazy(&config)?,
             config,
             db: pool,
+            tenant_pools,
             directory,
         };
         Ok(Self { listener, state })

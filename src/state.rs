@@ -9,13 +9,16 @@ use sqlx::mysql::MySqlPool;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
-use crate::tenancy::TenantDirectory;
+use crate::tenancy::{TenantDirectory, TenantId, TenantPools};
 use crate::usage::UsageCounter;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The central pool: the tenant directory, provisioning, usage, webhooks, operators.
     pub db: PgPool,
+    /// Where tenant-scoped connections come from: [`AppState::tenant_pool`].
+    pub tenant_pools: TenantPools,
     pub directory: TenantDirectory,
     pub jwt: Arc<JwtKeys>,
     pub http: reqwest::Client,
@@ -24,6 +27,13 @@ pub struct AppState {
     pub usage: UsageCounter,
     /// The service market's MySQL, connected lazily; `None` when not configured.
     pub market: Option<MySqlPool>,
+}
+
+impl AppState {
+    /// The pool for connections in `tenant`'s schema.
+    pub fn tenant_pool(&self, tenant: &TenantId) -> &PgPool {
+        self.tenant_pools.for_tenant(tenant)
+    }
 }
 
 impl FromRef<AppState> for Arc<Config> {

@@ -116,10 +116,10 @@ impl FromRequestParts<AppState> for TenantUser {
             .user_id()
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
         Ok(TenantUser {
+            pool: state.tenant_pool(&tenant).clone(),
             tenant,
             user_id,
             claims,
-            pool: state.db.clone(),
         })
     }
 }
