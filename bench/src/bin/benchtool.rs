@@ -6,7 +6,8 @@
 //! benchtool psqlrun DB_URL TEMPLATE_FILE PREFIX COUNT WORK_DIR
 //! benchtool rt URL PROXY_CONTROL_URL COUNT WARMUP [TOKENS_FILE]
 //!
-//! Each prints one JSON object on stdout.
+//! Each prints its figures as one `KV key=value ...` line on stdout (the round-trip count
+//! adds one `BURST <per request> <what>` line per kind of round trip).
 
 use std::io::{BufRead, Write};
 use std::process::Command;
@@ -49,6 +50,19 @@ fn summary(mut ms: Vec<f64>) -> serde_json::Value {
     })
 }
 
+/// Prints the `KV` line the bench script parses.
+fn kv(v: &serde_json::Value) {
+    let mut line = String::from("KV");
+    if let Some(m) = v.as_object() {
+        for (k, x) in m {
+            if let Some(f) = x.as_f64() {
+                line.push_str(&format!(" {k}={f:.3}"));
+            }
+        }
+    }
+    println!("{line}");
+}
+
 fn jwts(args: &[String]) -> anyhow::Result<()> {
     ensure!(args.len() == 2, "jwts SECRET OUT_FILE");
     let key = jsonwebtoken::EncodingKey::from_secret(args[0].as_bytes());
@@ -67,7 +81,7 @@ fn jwts(args: &[String]) -> anyhow::Result<()> {
         n += 1;
     }
     out.flush()?;
-    println!("{}", json!({ "tokens": n }));
+    kv(&json!({ "tokens": n }));
     Ok(())
 }
 
@@ -125,7 +139,7 @@ async fn onboard(args: &[String]) -> anyhow::Result<()> {
     let mut s = summary(all);
     s["total_s"] = json!(total);
     s["per_s"] = json!(count as f64 / total);
-    println!("{s}");
+    kv(&s);
     Ok(())
 }
 
@@ -170,10 +184,13 @@ fn psqlrun(args: &[String]) -> anyhow::Result<()> {
     o.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let oh = pct(&o, 0.5);
     let net: Vec<f64> = raw.iter().map(|r| (r - oh).max(0.0)).collect();
-    println!(
-        "{}",
-        json!({ "raw": summary(raw), "overhead": summary(overhead), "net": summary(net) })
-    );
+    let mut out = serde_json::Map::new();
+    for (name, v) in [("raw", summary(raw)), ("overhead", summary(overhead)), ("net", summary(net))] {
+        for (k, x) in v.as_object().unwrap() {
+            out.insert(format!("{name}_{k}"), x.clone());
+        }
+    }
+    kv(&serde_json::Value::Object(out));
     Ok(())
 }
 
@@ -229,17 +246,16 @@ async fn rt(args: &[String]) -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     bursts.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
-    println!(
-        "{}",
-        json!({
-            "requests": count,
-            "rows_per_request": rows as f64 / count as f64,
-            "round_trips": rts,
-            "per_request": rts / count as f64,
-            "new_connections": stats["connections"],
-            "bursts_per_request": bursts,
-        })
-    );
+    kv(&json!({
+        "requests": count,
+        "rows_per_request": rows as f64 / count as f64,
+        "round_trips": rts,
+        "per_request": rts / count as f64,
+        "new_connections": stats["connections"],
+    }));
+    for (label, per) in bursts {
+        println!("BURST {per:.3} {label}");
+    }
     Ok(())
 }
 
