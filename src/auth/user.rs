@@ -4,8 +4,8 @@
 //! (404/403/410, from the in-memory directory); a token is present as
 //! `Authorization: Bearer` or the `access_token` cookie (401); it verifies (401); it was
 //! issued in this tenant (403). The last check — the user still exists in this tenant's
-//! `user_mst` (401) — rides on the request's first round trip: [`TenantUser::read`]
-//! (one message for the whole read) or [`TenantUser::begin`] (the message that opens a
+//! `user_mst` (401) — rides on the request's first round trip: [`TenantUser::read_as`]
+//! (each read filters on the user) or [`TenantUser::begin`] (the message that opens a
 //! write transaction), so authentication adds no round trip.
 
 use axum::extract::FromRequestParts;
@@ -19,7 +19,7 @@ use crate::auth::jwt::Claims;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::tenancy::TenantId;
-use crate::tenancy::conn::{self, ActiveTenant, TenantTx};
+use crate::tenancy::conn::{self, ActiveTenant, PreparedRead, TenantTx};
 use crate::tenancy::resolve::cookie_value;
 
 /// The cookie a login sets.
@@ -50,22 +50,34 @@ fn user_gone() -> Error {
     Error::unauthorized("user_not_found", "The user of this token no longer exists")
 }
 
-impl TenantUser {
-    /// One read-only statement in the user's tenant, in one round trip with the check
-    /// that the user still exists. `sql` is built only from static text and integers.
-    pub async fn read(&self, sql: &str) -> Result<Vec<PgRow>> {
-        let (_role, rows) = conn::read_as_user(&self.pool, &self.tenant, self.user_id, sql)
-            .await?
-            .ok_or_else(user_gone)?;
-        Ok(rows)
-    }
+/// The signed-in user's own row: `GET /api/auth/me`, and the check behind an empty read.
+pub const ME: PreparedRead = PreparedRead {
+    name: "me",
+    params: "bigint",
+    sql: "SELECT id, email, name, role, created_at FROM user_mst WHERE id = $1",
+};
 
-    /// [`Self::read`], each row mapped to `T`.
-    pub async fn read_as<T>(&self, sql: &str) -> Result<Vec<T>>
+impl TenantUser {
+    /// Runs `read` in the user's tenant with `$1` = the user's id and `more` after it,
+    /// each row mapped to `T`: one round trip (see `tenancy::conn`).
+    ///
+    /// A read must return no rows when the user no longer exists (filter on `$1`, e.g.
+    /// `WHERE user_id = $1` under a foreign key, or `EXISTS (… WHERE id = $1)`). An empty
+    /// answer is then told apart by reading [`ME`]: gone → 401 `user_not_found`.
+    pub async fn read_as<T>(&self, read: &PreparedRead, more: &[Option<i64>]) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, PgRow>,
     {
-        let rows = self.read(sql).await?;
+        let mut args = Vec::with_capacity(1 + more.len());
+        args.push(Some(self.user_id));
+        args.extend_from_slice(more);
+        let rows = conn::read(&self.pool, &self.tenant, read, &args).await?;
+        if rows.is_empty() {
+            let me = conn::read(&self.pool, &self.tenant, &ME, &[Some(self.user_id)]).await?;
+            if me.is_empty() {
+                return Err(user_gone());
+            }
+        }
         Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
     }
 

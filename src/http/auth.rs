@@ -13,7 +13,7 @@ use sqlx::Acquire;
 use crate::auth::jwt::{Claims, TOKEN_TTL_SECS};
 use crate::auth::password;
 use crate::auth::setup;
-use crate::auth::user::{TOKEN_COOKIE, TenantUser};
+use crate::auth::user::{ME, TOKEN_COOKIE, TenantUser};
 use crate::error::{ApiJson, Error, Result};
 use crate::http::users::User;
 use crate::state::AppState;
@@ -165,12 +165,8 @@ pub async fn setup_password(
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     responses((status = 200, body = User), (status = 401), (status = 403)), security(("bearer" = [])))]
 pub async fn me(user: TenantUser) -> Result<Json<User>> {
-    let sql = format!(
-        "SELECT id, email, name, role, created_at FROM user_mst WHERE id = {}",
-        user.user_id
-    );
-    let me: Vec<User> = user.read_as(&sql).await?;
-    // The same message checked the user exists, so the row is there.
+    let me: Vec<User> = user.read_as(&ME, &[]).await?;
+    // `read_as` answers 401 when the user is gone, so the row is there.
     let me = me.into_iter().next().ok_or_else(|| {
         Error::unauthorized("user_not_found", "The user of this token no longer exists")
     })?;

@@ -13,6 +13,7 @@ use crate::auth::user::{TenantUser, UserTx};
 use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
 use crate::state::AppState;
 use crate::tenancy::TenantTx;
+use crate::tenancy::conn::PreparedRead;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat", get(history).post(send))
@@ -42,6 +43,15 @@ pub struct ChatHistory {
     pub messages: Vec<ChatMessage>,
 }
 
+/// The user's own messages, newest first (`chat_his.user_id` references `user_mst` with
+/// `ON DELETE CASCADE`: a deleted user has none).
+const HISTORY: PreparedRead = PreparedRead {
+    name: "chat_history",
+    params: "bigint, bigint, integer",
+    sql: "SELECT id, message, reply, reg_dtm FROM chat_his \
+          WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+};
+
 #[utoipa::path(get, path = "/api/chat", tag = "chat", params(HistoryQuery),
     responses((status = 200, body = ChatHistory), (status = 401), (status = 403)),
     security(("bearer" = [])))]
@@ -56,17 +66,8 @@ pub async fn history(
             "limit must be between 1 and 200",
         ));
     }
-    // Integers only: see `TenantUser::read`.
-    let before = q
-        .before_id
-        .map(|id| format!(" AND id < {id}"))
-        .unwrap_or_default();
-    let sql = format!(
-        "SELECT id, message, reply, reg_dtm FROM chat_his \
-         WHERE user_id = {}{before} ORDER BY id DESC LIMIT {limit}",
-        user.user_id
-    );
-    let mut messages: Vec<ChatMessage> = user.read_as(&sql).await?;
+    let mut messages: Vec<ChatMessage> =
+        user.read_as(&HISTORY, &[q.before_id, Some(limit)]).await?;
     messages.reverse();
     Ok(Json(ChatHistory { messages }))
 }

@@ -12,6 +12,7 @@ use crate::auth::{password, setup};
 use crate::error::{ApiJson, ApiPath, Error, Result, ResultExt};
 use crate::http::tenants::valid_email;
 use crate::state::AppState;
+use crate::tenancy::conn::PreparedRead;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,13 +35,19 @@ pub struct UserList {
     pub users: Vec<User>,
 }
 
+/// Every user of the tenant, for a user who still exists.
+const LIST: PreparedRead = PreparedRead {
+    name: "users",
+    params: "bigint",
+    sql: "SELECT id, email, name, role, created_at FROM user_mst \
+          WHERE EXISTS (SELECT 1 FROM user_mst WHERE id = $1) ORDER BY id LIMIT 1000",
+};
+
 #[utoipa::path(get, path = "/api/users", tag = "users",
     responses((status = 200, body = UserList), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
 pub async fn list(user: TenantUser) -> Result<Json<UserList>> {
-    let users: Vec<User> = user
-        .read_as("SELECT id, email, name, role, created_at FROM user_mst ORDER BY id LIMIT 1000")
-        .await?;
+    let users: Vec<User> = user.read_as(&LIST, &[]).await?;
     Ok(Json(UserList {
         tenant_id: user.tenant.to_string(),
         users,

@@ -21,20 +21,24 @@
 //! still in flight returns the connection to the pool inside an open transaction; here
 //! the guard is armed before the first byte is sent.
 //!
-//! # Reads: one message, one round trip, nothing left behind
+//! # Reads: one message, one round trip, a cached plan, nothing left behind
 //!
-//! A read ([`read_as_user`]) is sent as one simple-protocol message:
-//! `SET LOCAL search_path TO "<tenant>", public; SELECT role FROM user_mst WHERE id = N;
-//! <the read>`. Postgres runs the statements of one such message as one implicit
-//! transaction, and `SET LOCAL` lasts until that transaction ends — at the end of the
-//! message, whatever happens to the request future. The connection never holds a tenant
-//! path between messages, so there is nothing to undo: a request cancelled at any point
-//! returns a connection that sqlx drains of the pending replies on its next use, and that
-//! next use cannot see the tenant. The cost is exactly one round trip per request (the
-//! least any request that reads the database can cost), including the check that the
-//! signed-in user still exists. Parameters are inlined, so a read is built only from
-//! static SQL and integers (never from text a client sent); identifiers come quoted from
-//! `TenantId`.
+//! A read ([`read`]) is sent as one simple-protocol message:
+//! `SET LOCAL search_path TO "<tenant>", public; EXECUTE "<read>:<tenant>"(<ints>)`.
+//! Postgres runs the statements of one such message as one implicit transaction, and
+//! `SET LOCAL` lasts until that transaction ends — at the end of the message, whatever
+//! happens to the request future. The connection never holds a tenant path between
+//! messages, so there is nothing to undo: a request cancelled at any point returns a
+//! connection that sqlx drains of the pending replies on its next use, and that next use
+//! cannot see the tenant. The cost is one round trip per request, the least any request
+//! that reads the database can cost.
+//!
+//! The statement is prepared on the server once per connection and tenant (`PREPARE`,
+//! sent in the same message the first time: a miss costs one more round trip), always
+//! under that tenant's path, so Postgres reuses its plan instead of parsing and planning
+//! each request: a plan cached by Postgres is kept only while `search_path` is the one it
+//! was made under. Arguments are integers inlined into the message (never text a client
+//! sent); identifiers come quoted from `TenantId`.
 //!
 //! # Writes: round trips
 //!
@@ -57,7 +61,7 @@ use axum::http::request::Parts;
 use futures::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{Either, Executor, PgConnection, PgPool, Postgres, Row};
+use sqlx::{Either, Executor, PgConnection, PgPool, Postgres};
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -142,35 +146,77 @@ impl TenantTx {
     }
 }
 
-/// Runs one read-only statement for `tenant` in one round trip (see the module docs),
-/// together with the lookup of user `user_id`'s role. `None`: no such user in this
-/// tenant. `sql` is a single statement built only from static text and integers.
-pub async fn read_as_user(
+/// A read-only statement in a tenant's schema, prepared on each connection once per
+/// tenant ([`read`]).
+pub struct PreparedRead {
+    /// `[a-z_]{1,12}`: the server-side statement is `"<name>:<tenant>"` (at most 63 bytes).
+    pub name: &'static str,
+    /// The parameters' types, e.g. `"bigint, integer"` (at least one).
+    pub params: &'static str,
+    /// The statement: unqualified table names, parameters `$1`…
+    pub sql: &'static str,
+}
+
+/// Runs `read` in `tenant`'s schema with integer arguments (`None` is NULL), in one
+/// round trip when this connection has prepared it for this tenant before (see the
+/// module docs).
+pub async fn read(
     pool: &PgPool,
     tenant: &TenantId,
-    user_id: i64,
-    sql: &str,
-) -> Result<Option<(String, Vec<PgRow>)>, sqlx::Error> {
-    let message = format!(
-        "SET LOCAL search_path TO {}, public; \
-         SELECT role FROM user_mst WHERE id = {user_id}; {sql}",
-        tenant.quoted()
+    read: &PreparedRead,
+    args: &[Option<i64>],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    debug_assert!(
+        !read.name.is_empty()
+            && read.name.len() <= 12
+            && read
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
     );
+    debug_assert!(!args.is_empty());
+    let statement = format!("\"{}:{}\"", read.name, tenant.as_str());
+    let args = args
+        .iter()
+        .map(|a| a.map_or_else(|| "NULL".to_owned(), |v| v.to_string()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let path = format!("SET LOCAL search_path TO {}, public", tenant.quoted());
+    let execute = format!("EXECUTE {statement}({args})");
     let mut conn = pool.acquire().await?;
-    let mut replies = conn.fetch_many(sqlx::raw_sql(&message));
-    // Replies in order: SET's completion, the role row (if any) and its completion,
-    // then the read's rows and its completion.
-    let mut completed = 0;
-    let mut role = None;
+    match rows_of(&mut conn, &format!("{path}; {execute}")).await {
+        Err(e) if has_sqlstate(&e, "26000") => {
+            // Not prepared on this connection for this tenant yet.
+            let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
+            rows_of(&mut conn, &format!("{path}; {prepare}; {execute}")).await
+        }
+        Err(e) if has_sqlstate(&e, "0A000") => {
+            // "cached plan must not change result type": a migration changed a column.
+            let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
+            rows_of(
+                &mut conn,
+                &format!("DEALLOCATE {statement}; {path}; {prepare}; {execute}"),
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+/// The rows of a simple-protocol message (only its last statement returns any).
+async fn rows_of(conn: &mut PgConnection, message: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut replies = conn.fetch_many(sqlx::raw_sql(message));
     let mut rows = Vec::new();
     while let Some(reply) = replies.try_next().await? {
-        match reply {
-            Either::Left(_) => completed += 1,
-            Either::Right(row) if completed == 1 => role = Some(row.try_get::<String, _>(0)?),
-            Either::Right(row) => rows.push(row),
+        if let Either::Right(row) = reply {
+            rows.push(row);
         }
     }
-    Ok(role.map(|role| (role, rows)))
+    Ok(rows)
+}
+
+fn has_sqlstate(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some(code))
 }
 
 impl Deref for TenantTx {

@@ -57,37 +57,62 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
         let mut conn = pool.acquire().await.unwrap();
         assert_clean(&mut conn).await;
     }
-    // A one-message read dropped while the server runs it, and one that fails.
+    // A one-message read dropped while the server runs it (first while it is being
+    // prepared, then prepared), one that fails, and plain ones.
+    use mtpaas::tenancy::conn::{PreparedRead, read};
+    const SLOW: PreparedRead = PreparedRead {
+        name: "slow",
+        params: "bigint",
+        sql: "SELECT pg_sleep(0.2), count(*) FROM user_mst WHERE id = $1",
+    };
+    const BROKEN: PreparedRead = PreparedRead {
+        name: "broken",
+        params: "bigint",
+        sql: "SELECT 1 / (id - $1) FROM user_mst",
+    };
+    const EMAILS: PreparedRead = PreparedRead {
+        name: "emails",
+        params: "bigint",
+        sql: "SELECT email FROM user_mst WHERE id >= $1 ORDER BY id",
+    };
     for round in 0..20 {
-        let read = mtpaas::tenancy::conn::read_as_user(
-            &pool,
-            &tenant,
-            1,
-            "SELECT pg_sleep(0.2), count(*) FROM user_mst",
-        );
+        let slow = read(&pool, &tenant, &SLOW, &[Some(1)]);
         let cut = Duration::from_millis(2 + (round % 5) * 10);
-        assert!(tokio::time::timeout(cut, read).await.is_err());
+        assert!(tokio::time::timeout(cut, slow).await.is_err());
         let mut conn = pool.acquire().await.unwrap();
         assert_clean(&mut conn).await;
     }
-    let failed =
-        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 1, "SELECT 1 / 0 FROM user_mst").await;
-    assert!(failed.is_err());
-    assert_clean(&mut pool.acquire().await.unwrap()).await;
-    let (role, rows) =
-        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 1, "SELECT email FROM user_mst")
-            .await
-            .unwrap()
-            .expect("the admin exists");
-    assert_eq!((role.as_str(), rows.len()), ("admin", 1));
-    assert_eq!(
-        mtpaas::tenancy::conn::read_as_user(&pool, &tenant, 999, "SELECT 1")
-            .await
-            .unwrap()
-            .map(|(role, _)| role),
-        None
-    );
-    assert_clean(&mut pool.acquire().await.unwrap()).await;
+    for _ in 0..2 {
+        assert!(read(&pool, &tenant, &BROKEN, &[Some(1)]).await.is_err());
+        assert_clean(&mut pool.acquire().await.unwrap()).await;
+    }
+    for _ in 0..3 {
+        let rows = read(&pool, &tenant, &EMAILS, &[Some(1)]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            sqlx::Row::get::<String, _>(&rows[0], 0),
+            "admin@leak_a.ac.kr"
+        );
+        assert!(
+            read(&pool, &tenant, &EMAILS, &[Some(2)])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_clean(&mut pool.acquire().await.unwrap()).await;
+    }
+    // The same read for another tenant on the same connection is its own statement.
+    app.create_tenant("leak_b", 2).await;
+    let other = TenantId::parse("leak_b").unwrap();
+    for _ in 0..3 {
+        for (t, email) in [
+            (&tenant, "admin@leak_a.ac.kr"),
+            (&other, "admin@leak_b.ac.kr"),
+        ] {
+            let rows = read(&pool, t, &EMAILS, &[Some(1)]).await.unwrap();
+            assert_eq!(sqlx::Row::get::<String, _>(&rows[0], 0), email);
+        }
+    }
     // And a transaction that ends normally leaves nothing either.
     let mut tx = TenantTx::begin(&pool, &tenant).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM user_mst")
