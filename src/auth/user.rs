@@ -73,12 +73,36 @@ impl TenantUser {
         args.extend_from_slice(more);
         let rows = conn::read(&self.pool, &self.tenant, read, &args).await?;
         if rows.is_empty() {
-            let me = conn::read(&self.pool, &self.tenant, &ME, &[Some(self.user_id)]).await?;
-            if me.is_empty() {
-                return Err(user_gone());
-            }
+            self.ensure_exists().await?;
         }
         Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `read` like [`Self::read_as`] but without the check that the user still
+    /// exists: the caller checks, e.g. by finding the user among the rows, and
+    /// otherwise calls [`Self::ensure_exists`].
+    pub async fn read_unchecked_as<T>(
+        &self,
+        read: &PreparedRead,
+        more: &[Option<i64>],
+    ) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        let mut args = Vec::with_capacity(1 + more.len());
+        args.push(Some(self.user_id));
+        args.extend_from_slice(more);
+        let rows = conn::read(&self.pool, &self.tenant, read, &args).await?;
+        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// 401 `user_not_found` unless the user still exists (one round trip).
+    pub async fn ensure_exists(&self) -> Result<()> {
+        let me = conn::read(&self.pool, &self.tenant, &ME, &[Some(self.user_id)]).await?;
+        if me.is_empty() {
+            return Err(user_gone());
+        }
+        Ok(())
     }
 
     /// Opens the tenant's transaction for a write, reading the user's current role in
