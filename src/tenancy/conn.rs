@@ -1,5 +1,6 @@
-//! The only way a handler reaches tenant data: a transaction whose `search_path` is
-//! `"<tenant>", public` for this request alone.
+//! The only ways a handler reaches tenant data: a prepared read ([`read`]) or a
+//! transaction ([`TenantTx`]), each with `search_path` set to `"<tenant>", public` for
+//! that message or transaction alone.
 //!
 //! # Why no tenant `search_path` can leak to the next pool user
 //!
