@@ -249,6 +249,7 @@ impl Config {
         };
 
         let demo_expiry_secs: u64 = parse_num(src, "DEMO_EXPIRY_INTERVAL_SECS", 300)?;
+        let db_max_connections = parse_num(src, "DB_MAX_CONNECTIONS", 20)?;
         Ok(Config {
             environment,
             database_url: SecretString::from(database_url),
@@ -282,8 +283,8 @@ impl Config {
                 .get("AI_BACKEND_MODEL")
                 .unwrap_or_else(|| "gpt-4o-mini".into()),
             ai_timeout: Duration::from_millis(parse_num(src, "AI_BACKEND_TIMEOUT_MS", 30_000)?),
-            db_max_connections: parse_num(src, "DB_MAX_CONNECTIONS", 20)?,
-            db_pool_shards: parse_num(src, "DB_POOL_SHARDS", 4)?,
+            db_max_connections,
+            db_pool_shards: parse_num(src, "DB_POOL_SHARDS", db_max_connections)?,
             db_acquire_timeout: Duration::from_millis(parse_num(
                 src,
                 "DB_ACQUIRE_TIMEOUT_MS",

@@ -26,9 +26,9 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
 }
 
 /// The pools tenant-scoped connections come from (`tenancy::pools`). With one shard it
-/// is the central pool itself; with `S` shards, each opens at most
-/// `DB_MAX_CONNECTIONS / S` connections (at least one), lazily, and the central pool
-/// keeps its own `DB_MAX_CONNECTIONS`, most of them idle and closed after two minutes.
+/// is the central pool itself; with `S` shards (default: one per connection), each
+/// opens at most `DB_MAX_CONNECTIONS / S` connections (at least one), lazily, and the
+/// central pool keeps its own, idle ones closed after two minutes.
 pub fn tenant_pools(config: &Config, central: &PgPool) -> anyhow::Result<TenantPools> {
     let shards = config.db_pool_shards.max(1);
     if shards == 1 {

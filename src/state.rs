@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlPool;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
-use crate::tenancy::{TenantDirectory, TenantId, TenantPools};
+use crate::tenancy::{TenantDirectory, TenantPools};
 use crate::usage::UsageCounter;
 
 #[derive(Clone)]
@@ -17,7 +17,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The central pool: the tenant directory, provisioning, usage, webhooks, operators.
     pub db: PgPool,
-    /// Where tenant-scoped connections come from: [`AppState::tenant_pool`].
+    /// Where tenant-scoped connections come from ([`TenantPools::acquire`]).
     pub tenant_pools: TenantPools,
     pub directory: TenantDirectory,
     pub jwt: Arc<JwtKeys>,
@@ -27,13 +27,6 @@ pub struct AppState {
     pub usage: UsageCounter,
     /// The service market's MySQL, connected lazily; `None` when not configured.
     pub market: Option<MySqlPool>,
-}
-
-impl AppState {
-    /// The pool for connections in `tenant`'s schema.
-    pub fn tenant_pool(&self, tenant: &TenantId) -> &PgPool {
-        self.tenant_pools.for_tenant(tenant)
-    }
 }
 
 impl FromRef<AppState> for Arc<Config> {

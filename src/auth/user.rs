@@ -12,15 +12,15 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use sqlx::FromRow;
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool};
 
 use crate::auth::jwt::Claims;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::tenancy::TenantId;
 use crate::tenancy::conn::{self, ActiveTenant, PreparedRead, TenantTx};
 use crate::tenancy::resolve::cookie_value;
+use crate::tenancy::{TenantId, TenantPools};
 
 /// The cookie a login sets.
 pub const TOKEN_COOKIE: &str = "access_token";
@@ -29,7 +29,7 @@ pub struct TenantUser {
     pub tenant: TenantId,
     pub user_id: i64,
     pub claims: Claims,
-    pool: PgPool,
+    pools: TenantPools,
 }
 
 /// A signed-in user's open write transaction in their tenant.
@@ -71,7 +71,13 @@ impl TenantUser {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        let rows = conn::read(&self.pool, &self.tenant, read, &args).await?;
+        let rows = conn::read(
+            self.pools.acquire(&self.tenant).await?,
+            &self.tenant,
+            read,
+            &args,
+        )
+        .await?;
         if rows.is_empty() {
             self.ensure_exists().await?;
         }
@@ -92,13 +98,25 @@ impl TenantUser {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        let rows = conn::read(&self.pool, &self.tenant, read, &args).await?;
+        let rows = conn::read(
+            self.pools.acquire(&self.tenant).await?,
+            &self.tenant,
+            read,
+            &args,
+        )
+        .await?;
         Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
     }
 
     /// 401 `user_not_found` unless the user still exists (one round trip).
     pub async fn ensure_exists(&self) -> Result<()> {
-        let me = conn::read(&self.pool, &self.tenant, &ME, &[Some(self.user_id)]).await?;
+        let me = conn::read(
+            self.pools.acquire(&self.tenant).await?,
+            &self.tenant,
+            &ME,
+            &[Some(self.user_id)],
+        )
+        .await?;
         if me.is_empty() {
             return Err(user_gone());
         }
@@ -108,7 +126,12 @@ impl TenantUser {
     /// Opens the tenant's transaction for a write, reading the user's current role in
     /// the same round trip.
     pub async fn begin(self) -> Result<UserTx> {
-        let (db, role) = TenantTx::begin_as_user(&self.pool, &self.tenant, self.user_id).await?;
+        let (db, role) = TenantTx::begin_as_user(
+            self.pools.acquire(&self.tenant).await?,
+            &self.tenant,
+            self.user_id,
+        )
+        .await?;
         let role = role.ok_or_else(user_gone)?;
         Ok(UserTx {
             user_id: self.user_id,
@@ -152,7 +175,7 @@ impl FromRequestParts<AppState> for TenantUser {
             .user_id()
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
         Ok(TenantUser {
-            pool: state.tenant_pool(&tenant).clone(),
+            pools: state.tenant_pools.clone(),
             tenant,
             user_id,
             claims,

@@ -84,7 +84,14 @@ pub struct TenantTx {
 impl TenantTx {
     /// Acquires a connection and starts the tenant's transaction (one round trip).
     pub async fn begin(pool: &PgPool, tenant: &TenantId) -> Result<Self, sqlx::Error> {
-        let conn = pool.acquire().await?;
+        Self::begin_on(pool.acquire().await?, tenant).await
+    }
+
+    /// [`Self::begin`] on a connection already acquired (e.g. from `TenantPools`).
+    pub async fn begin_on(
+        conn: PoolConnection<Postgres>,
+        tenant: &TenantId,
+    ) -> Result<Self, sqlx::Error> {
         let mut tx = TenantTx {
             conn: Some(conn),
             open: true, // armed before anything is sent: see the module docs
@@ -103,11 +110,10 @@ impl TenantTx {
     /// user `user_id` (`None`: no such user, e.g. deleted since the token was issued).
     /// The id is an integer, so inlining it into the simple-protocol message is safe.
     pub async fn begin_as_user(
-        pool: &PgPool,
+        conn: PoolConnection<Postgres>,
         tenant: &TenantId,
         user_id: i64,
     ) -> Result<(Self, Option<String>), sqlx::Error> {
-        let conn = pool.acquire().await?;
         let mut tx = TenantTx {
             conn: Some(conn),
             open: true,
@@ -162,7 +168,7 @@ pub struct PreparedRead {
 /// round trip when this connection has prepared it for this tenant before (see the
 /// module docs).
 pub async fn read(
-    pool: &PgPool,
+    mut conn: PoolConnection<Postgres>,
     tenant: &TenantId,
     read: &PreparedRead,
     args: &[Option<i64>],
@@ -184,7 +190,6 @@ pub async fn read(
         .join(", ");
     let path = format!("SET LOCAL search_path TO {}, public", tenant.quoted());
     let execute = format!("EXECUTE {statement}({args})");
-    let mut conn = pool.acquire().await?;
     match rows_of(&mut conn, &format!("{path}; {execute}")).await {
         Err(e) if has_sqlstate(&e, "26000") => {
             // Not prepared on this connection for this tenant yet.
