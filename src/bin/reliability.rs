@@ -1409,6 +1409,7 @@ async fn main() -> anyhow::Result<()> {
             "fuzz",
             "schemathesis",
             "postgres",
+            "mysql",
         ]
         .map(String::from)
         .to_vec()
