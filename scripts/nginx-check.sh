@@ -93,7 +93,11 @@ apt_install() { # apt_install <package>...: the first package apt knows is insta
     fi
     local pkg
     for pkg in "$@"; do
-        if apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+        # Read the whole answer first: with pipefail, `grep -q` quitting early can
+        # fail the pipeline with apt-cache's SIGPIPE.
+        local policy
+        policy=$(apt-cache policy "$pkg" 2>/dev/null || true)
+        if grep -q 'Candidate: [^(]' <<<"$policy"; then
             say "installing $pkg (apt-get)"
             as_root env DEBIAN_FRONTEND=noninteractive \
                 apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
