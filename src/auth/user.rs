@@ -64,20 +64,18 @@ impl TenantUser {
     /// A read must return no rows when the user no longer exists (filter on `$1`, e.g.
     /// `WHERE user_id = $1` under a foreign key, or `EXISTS (… WHERE id = $1)`). An empty
     /// answer is then told apart by reading [`ME`]: gone → 401 `user_not_found`.
-    pub async fn read_as<T>(&self, read: &PreparedRead, more: &[Option<i64>]) -> Result<Vec<T>>
+    pub async fn read_as<T>(
+        &self,
+        read: &'static PreparedRead,
+        more: &[Option<i64>],
+    ) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, PgRow>,
     {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        let rows = conn::read(
-            self.pools.acquire(&self.tenant).await?,
-            &self.tenant,
-            read,
-            &args,
-        )
-        .await?;
+        let rows = self.run(read, args).await?;
         if rows.is_empty() {
             self.ensure_exists().await?;
         }
@@ -89,7 +87,7 @@ impl TenantUser {
     /// otherwise calls [`Self::ensure_exists`].
     pub async fn read_unchecked_as<T>(
         &self,
-        read: &PreparedRead,
+        read: &'static PreparedRead,
         more: &[Option<i64>],
     ) -> Result<Vec<T>>
     where
@@ -98,25 +96,28 @@ impl TenantUser {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        let rows = conn::read(
-            self.pools.acquire(&self.tenant).await?,
-            &self.tenant,
-            read,
-            &args,
-        )
-        .await?;
+        let rows = self.run(read, args).await?;
         Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `read` on a task of its own, so that it runs to its end (a few
+    /// milliseconds) even when the request is dropped meanwhile: the connection goes
+    /// back to the pool between messages, never with a message half sent or half read.
+    async fn run(&self, read: &'static PreparedRead, args: Vec<Option<i64>>) -> Result<Vec<PgRow>> {
+        let pools = self.pools.clone();
+        let tenant = self.tenant.clone();
+        let rows = tokio::spawn(async move {
+            let conn = pools.acquire(&tenant).await?;
+            conn::read(conn, &tenant, read, &args).await
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("tenant read task failed: {e}")))??;
+        Ok(rows)
     }
 
     /// 401 `user_not_found` unless the user still exists (one round trip).
     pub async fn ensure_exists(&self) -> Result<()> {
-        let me = conn::read(
-            self.pools.acquire(&self.tenant).await?,
-            &self.tenant,
-            &ME,
-            &[Some(self.user_id)],
-        )
-        .await?;
+        let me = self.run(&ME, vec![Some(self.user_id)]).await?;
         if me.is_empty() {
             return Err(user_gone());
         }
