@@ -72,14 +72,11 @@ impl TenantUser {
     where
         T: for<'r> FromRow<'r, PgRow>,
     {
-        let mut args = Vec::with_capacity(1 + more.len());
-        args.push(Some(self.user_id));
-        args.extend_from_slice(more);
-        let rows = self.run(read, args).await?;
+        let rows: Vec<T> = self.read_unchecked_as(read, more).await?;
         if rows.is_empty() {
             self.ensure_exists().await?;
         }
-        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+        Ok(rows)
     }
 
     /// Runs `read` like [`Self::read_as`] but without the check that the user still

@@ -190,23 +190,20 @@ pub async fn read(
         .join(", ");
     let path = format!("SET LOCAL search_path TO {}, public", tenant.quoted());
     let execute = format!("EXECUTE {statement}({args})");
-    match rows_of(&mut conn, &format!("{path}; {execute}")).await {
-        Err(e) if has_sqlstate(&e, "26000") => {
-            // Not prepared on this connection for this tenant yet.
-            let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
-            rows_of(&mut conn, &format!("{path}; {prepare}; {execute}")).await
-        }
-        Err(e) if has_sqlstate(&e, "0A000") => {
-            // "cached plan must not change result type": a migration changed a column.
-            let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
-            rows_of(
-                &mut conn,
-                &format!("DEALLOCATE {statement}; {path}; {prepare}; {execute}"),
-            )
-            .await
-        }
-        other => other,
-    }
+    let first = rows_of(&mut conn, &format!("{path}; {execute}")).await;
+    // Not prepared on this connection for this tenant yet (26000), or "cached plan must
+    // not change result type" after a migration changed a column (0A000).
+    let deallocate = match &first {
+        Err(e) if has_sqlstate(e, "26000") => String::new(),
+        Err(e) if has_sqlstate(e, "0A000") => format!("DEALLOCATE {statement}; "),
+        _ => return first,
+    };
+    let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
+    rows_of(
+        &mut conn,
+        &format!("{deallocate}{path}; {prepare}; {execute}"),
+    )
+    .await
 }
 
 /// The rows of a simple-protocol message (only its last statement returns any).
