@@ -51,8 +51,11 @@ pub struct Config {
     pub ai_backend_model: String,
     pub ai_timeout: Duration,
     pub db_max_connections: u32,
-    /// How many pools tenant-scoped connections are split into (see `tenancy::pools`).
-    pub db_pool_shards: u32,
+    /// Tenant-scoped connections, besides the central pool (see `tenancy::pools`).
+    pub db_tenant_connections: u32,
+    /// A tenant connection takes other tenants' requests only while it has served
+    /// fewer tenants than this (see `tenancy::pools`).
+    pub db_conn_tenants: u32,
     pub db_acquire_timeout: Duration,
     /// Bounds the per-connection catalog caches that grow with the schemas a
     /// connection has touched.
@@ -284,7 +287,8 @@ impl Config {
                 .unwrap_or_else(|| "gpt-4o-mini".into()),
             ai_timeout: Duration::from_millis(parse_num(src, "AI_BACKEND_TIMEOUT_MS", 30_000)?),
             db_max_connections,
-            db_pool_shards: parse_num(src, "DB_POOL_SHARDS", db_max_connections)?,
+            db_tenant_connections: parse_num(src, "DB_TENANT_CONNECTIONS", db_max_connections)?,
+            db_conn_tenants: parse_num(src, "DB_CONN_TENANTS", 200)?,
             db_acquire_timeout: Duration::from_millis(parse_num(
                 src,
                 "DB_ACQUIRE_TIMEOUT_MS",

@@ -7,7 +7,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
-use crate::tenancy::{TenantPools, migrate};
+use crate::tenancy::pools::TenantConnsConfig;
+use crate::tenancy::{TenantConns, migrate};
 
 /// How long start-up waits for Postgres to accept connections.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
@@ -25,25 +26,18 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .test_before_acquire(false)
 }
 
-/// The pools tenant-scoped connections come from (`tenancy::pools`). With one shard it
-/// is the central pool itself; with `S` shards (default: one per connection), each
-/// opens at most `DB_MAX_CONNECTIONS / S` connections (at least one), lazily, and the
-/// central pool keeps its own, idle ones closed after two minutes.
-pub fn tenant_pools(config: &Config, central: &PgPool) -> anyhow::Result<TenantPools> {
-    let shards = config.db_pool_shards.max(1);
-    if shards == 1 {
-        return Ok(TenantPools::new(vec![central.clone()]));
-    }
-    let per_shard = (config.db_max_connections / shards).max(1);
-    let opts = connect_options(config)?;
-    let pools = (0..shards)
-        .map(|_| {
-            pool_options(config)
-                .max_connections(per_shard)
-                .connect_lazy_with(opts.clone())
-        })
-        .collect();
-    Ok(TenantPools::new(pools))
+/// The tenant connections (`tenancy::pools`): `DB_TENANT_CONNECTIONS` of them besides
+/// the central pool's, opened lazily.
+pub fn tenant_conns(config: &Config) -> anyhow::Result<TenantConns> {
+    Ok(TenantConns::new(
+        connect_options(config)?,
+        TenantConnsConfig {
+            connections: config.db_tenant_connections.max(1) as usize,
+            acquire_timeout: config.db_acquire_timeout,
+            max_lifetime: config.db_max_lifetime,
+            borrow_limit: config.db_conn_tenants as usize,
+        },
+    ))
 }
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {

@@ -50,7 +50,7 @@ impl Application {
         let config = Arc::new(config);
         let pool = db::connect(&config).await?;
         db::migrate_all(&pool, &config).await?;
-        let tenant_pools = db::tenant_pools(&config, &pool)?;
+        let tenant_conns = db::tenant_conns(&config)?;
         let directory = TenantDirectory::new(pool.clone(), &config.central_schema);
         directory.reload_all().await?;
         let state = AppState {
@@ -63,7 +63,7 @@ impl Application {
             market: market::db::connect_lazy(&config)?,
             config,
             db: pool,
-            tenant_pools,
+            tenant_conns,
             directory,
         };
         Ok(Self { listener, state })

@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlPool;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
-use crate::tenancy::{TenantDirectory, TenantPools};
+use crate::tenancy::{TenantConns, TenantDirectory};
 use crate::usage::UsageCounter;
 
 #[derive(Clone)]
@@ -17,8 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The central pool: the tenant directory, provisioning, usage, webhooks, operators.
     pub db: PgPool,
-    /// Where tenant-scoped connections come from ([`TenantPools::acquire`]).
-    pub tenant_pools: TenantPools,
+    /// Where tenant-scoped connections come from ([`TenantConns::acquire`]).
+    pub tenant_conns: TenantConns,
     pub directory: TenantDirectory,
     pub jwt: Arc<JwtKeys>,
     pub http: reqwest::Client,

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::tenancy::conn::{self, ActiveTenant, PreparedRead, TenantTx};
 use crate::tenancy::resolve::cookie_value;
-use crate::tenancy::{TenantId, TenantPools};
+use crate::tenancy::{TenantConns, TenantId};
 
 /// The cookie a login sets.
 pub const TOKEN_COOKIE: &str = "access_token";
@@ -29,7 +29,7 @@ pub struct TenantUser {
     pub tenant: TenantId,
     pub user_id: i64,
     pub claims: Claims,
-    pools: TenantPools,
+    conns: TenantConns,
 }
 
 /// A signed-in user's open write transaction in their tenant.
@@ -101,11 +101,11 @@ impl TenantUser {
     /// milliseconds) even when the request is dropped meanwhile: the connection goes
     /// back to the pool between messages, never with a message half sent or half read.
     async fn run(&self, read: &'static PreparedRead, args: Vec<Option<i64>>) -> Result<Vec<PgRow>> {
-        let pools = self.pools.clone();
+        let conns = self.conns.clone();
         let tenant = self.tenant.clone();
         let rows = tokio::spawn(async move {
-            let conn = pools.acquire(&tenant).await?;
-            conn::read(conn, &tenant, read, &args).await
+            let mut conn = conns.acquire(&tenant).await?;
+            conn::read(&mut conn, read, &args).await
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("tenant read task failed: {e}")))??;
@@ -124,12 +124,8 @@ impl TenantUser {
     /// Opens the tenant's transaction for a write, reading the user's current role in
     /// the same round trip.
     pub async fn begin(self) -> Result<UserTx> {
-        let (db, role) = TenantTx::begin_as_user(
-            self.pools.acquire(&self.tenant).await?,
-            &self.tenant,
-            self.user_id,
-        )
-        .await?;
+        let (db, role) =
+            TenantTx::begin_as_user(self.conns.acquire(&self.tenant).await?, self.user_id).await?;
         let role = role.ok_or_else(user_gone)?;
         Ok(UserTx {
             user_id: self.user_id,
@@ -173,7 +169,7 @@ impl FromRequestParts<AppState> for TenantUser {
             .user_id()
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
         Ok(TenantUser {
-            pools: state.tenant_pools.clone(),
+            conns: state.tenant_conns.clone(),
             tenant,
             user_id,
             claims,

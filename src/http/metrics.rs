@@ -194,18 +194,8 @@ fn render_state_gauges(state: &AppState, out: &mut String) {
         state.db.num_idle(),
         state.db.options().get_max_connections(),
     )];
-    if state.tenant_pools.shards().len() > 1 {
-        let shards = state.tenant_pools.shards();
-        pools.push((
-            "tenants",
-            shards.iter().map(|p| p.size()).sum(),
-            shards.iter().map(|p| p.num_idle()).sum(),
-            shards
-                .iter()
-                .map(|p| p.options().get_max_connections())
-                .sum(),
-        ));
-    }
+    let (open, in_use, max) = state.tenant_conns.stats();
+    pools.push(("tenants", open as u32, open - in_use, max as u32));
     if let Some(m) = &state.market {
         pools.push((
             "market",

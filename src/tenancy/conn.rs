@@ -2,24 +2,31 @@
 //! transaction ([`TenantTx`]), each with `search_path` set to `"<tenant>", public` for
 //! that message or transaction alone.
 //!
-//! # Why no tenant `search_path` can leak to the next pool user
+//! # Why no tenant `search_path` can leak to the next user of a connection
 //!
 //! The path is set with `SET LOCAL`, which Postgres scopes to the transaction: it ends
-//! with `COMMIT` or `ROLLBACK`, never later. A connection goes back to the pool only in
-//! one of three ways:
-//! 1. [`TenantTx::commit`] / [`TenantTx::rollback`] finished: the transaction is over, so
+//! with `COMMIT` or `ROLLBACK`, never later. Tenant connections are held by
+//! `tenancy::pools::TenantConns` (a pool's connections are handled the same way); a
+//! connection goes to its next user only in one of these ways:
+//! 1. A read ([`read`]) finished: its one message was one implicit transaction, over
+//!    when Postgres answered. Reads run on a task of their own, so a request dropped
+//!    meanwhile does not cut the message short; if a read's future is dropped anyway,
+//!    the server still finishes the message as one transaction, and the next use of the
+//!    connection first drains the replies left pending.
+//! 2. [`TenantTx::commit`] / [`TenantTx::rollback`] finished: the transaction is over, so
 //!    the path is back to the connection's default.
-//! 2. The `TenantTx` is dropped with its transaction possibly open — a handler error, a
+//! 3. The `TenantTx` is dropped with its transaction possibly open — a handler error, a
 //!    panic, or the request future dropped mid-query because the client went away or a
-//!    timeout fired. `Drop` takes the connection out of the pool's hands and spawns a
-//!    task that first drains whatever the cancelled query left on the wire, then sends
-//!    `ROLLBACK`, and returns the connection only if that succeeded. If it fails or takes
-//!    more than a few seconds the connection is closed instead, and Postgres discards the
-//!    session with its transaction. Nothing else holds the connection meanwhile.
-//! 3. The task runtime is gone (shutdown): the connection is closed.
+//!    timeout fired. `Drop` keeps the connection and spawns a task that first drains
+//!    whatever the cancelled query left on the wire, then sends `ROLLBACK`, and lets the
+//!    connection go only if that succeeded. If it fails or takes more than a few seconds
+//!    the connection is closed instead, and Postgres discards the session with its
+//!    transaction. Nothing else holds the connection meanwhile.
+//! 4. The task runtime is gone (shutdown): the connection is closed.
 //!
-//! sqlx's own `Transaction` is not used because a future dropped while its `BEGIN` is
-//! still in flight returns the connection to the pool inside an open transaction; here
+//! A connection that failed (I/O or protocol error, not an SQL error) is closed, never
+//! handed on. sqlx's own `Transaction` is not used because a future dropped while its
+//! `BEGIN` is still in flight returns the connection inside an open transaction; here
 //! the guard is armed before the first byte is sent.
 //!
 //! # Reads: one message, one round trip, a cached plan, nothing left behind
@@ -29,10 +36,10 @@
 //! Postgres runs the statements of one such message as one implicit transaction, and
 //! `SET LOCAL` lasts until that transaction ends — at the end of the message, whatever
 //! happens to the request future. The connection never holds a tenant path between
-//! messages, so there is nothing to undo: a request cancelled at any point returns a
-//! connection that sqlx drains of the pending replies on its next use, and that next use
-//! cannot see the tenant. The cost is one round trip per request, the least any request
-//! that reads the database can cost.
+//! messages, so there is nothing to undo and nothing to check when it is handed on (no
+//! ping, no `RESET`). The cost is one round trip per request: setting the path and
+//! reading in separate round trips, or resetting it afterwards, would cost more, and a
+//! path left set between requests is exactly the leak this module exists to prevent.
 //!
 //! The statement is prepared on the server once per connection and tenant (`PREPARE`,
 //! sent in the same message the first time: a miss costs one more round trip), always
@@ -46,9 +53,8 @@
 //! A tenant-scoped write costs exactly two round trips on top of its own queries:
 //! `BEGIN; SET LOCAL search_path TO "<tenant>", public` sent as one simple-protocol
 //! message (one round trip for both statements; with the user's role read in the same
-//! message), and `COMMIT` (or `ROLLBACK`). Acquiring from the pool adds none
-//! (`test_before_acquire` is off; broken connections surface as errors and are replaced).
-//! The tenant's status comes from the in-memory directory, not the database. Its
+//! message), and `COMMIT` (or `ROLLBACK`). Taking the connection adds none. The
+//! tenant's status comes from the in-memory directory, not the database. Its
 //! statements take bound parameters (prepared), which is why they cannot share the
 //! read's single message. A session-level `SET` would need a `RESET` round trip on
 //! release instead of the `COMMIT`, with a window in which a cancelled request leaves it
@@ -68,6 +74,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::tenancy::directory::TenantStatus;
 use crate::tenancy::id::TenantId;
+use crate::tenancy::pools::TenantConn;
 use crate::tenancy::resolve::ResolvedTenant;
 
 /// How long a dropped transaction may take to roll back before its connection is closed.
@@ -75,7 +82,7 @@ const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A transaction on one pooled connection with the tenant's `search_path`.
 pub struct TenantTx {
-    conn: Option<PoolConnection<Postgres>>,
+    conn: Option<Held>,
     /// True from before `BEGIN` is sent until `COMMIT`/`ROLLBACK` has been answered.
     open: bool,
     tenant: TenantId,
@@ -87,11 +94,11 @@ impl TenantTx {
         Self::begin_on(pool.acquire().await?, tenant).await
     }
 
-    /// [`Self::begin`] on a connection already acquired (e.g. from `TenantPools`).
-    pub async fn begin_on(
-        conn: PoolConnection<Postgres>,
-        tenant: &TenantId,
-    ) -> Result<Self, sqlx::Error> {
+    /// [`Self::begin`] on a connection already acquired: a pool's, or the tenant's own
+    /// from `TenantConns` (then `tenant` is the one it was acquired for).
+    pub async fn begin_on(conn: impl Into<Held>, tenant: &TenantId) -> Result<Self, sqlx::Error> {
+        let conn = conn.into();
+        debug_assert!(conn.tenant().is_none_or(|t| t == tenant));
         let mut tx = TenantTx {
             conn: Some(conn),
             open: true, // armed before anything is sent: see the module docs
@@ -110,19 +117,19 @@ impl TenantTx {
     /// user `user_id` (`None`: no such user, e.g. deleted since the token was issued).
     /// The id is an integer, so inlining it into the simple-protocol message is safe.
     pub async fn begin_as_user(
-        conn: PoolConnection<Postgres>,
-        tenant: &TenantId,
+        conn: TenantConn,
         user_id: i64,
     ) -> Result<(Self, Option<String>), sqlx::Error> {
+        let tenant = conn.tenant().clone();
         let mut tx = TenantTx {
-            conn: Some(conn),
+            conn: Some(Held::Tenant(conn)),
             open: true,
-            tenant: tenant.clone(),
+            tenant,
         };
         let sql = format!(
             "BEGIN; SET LOCAL search_path TO {}, public; \
              SELECT role FROM user_mst WHERE id = {user_id}",
-            tenant.quoted()
+            tx.tenant.quoted()
         );
         let row = tx.conn_mut().fetch_optional(sqlx::raw_sql(&sql)).await?;
         let role = match row {
@@ -153,6 +160,60 @@ impl TenantTx {
     }
 }
 
+/// The connection under a [`TenantTx`]: a pool's or a tenant connection.
+pub enum Held {
+    Pool(PoolConnection<Postgres>),
+    Tenant(TenantConn),
+}
+
+impl Held {
+    fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Held::Pool(_) => None,
+            Held::Tenant(c) => Some(c.tenant()),
+        }
+    }
+
+    /// Closes the connection instead of handing it to the next user.
+    fn discard(&mut self) {
+        match self {
+            Held::Pool(c) => c.close_on_drop(),
+            Held::Tenant(c) => c.discard(),
+        }
+    }
+}
+
+impl From<PoolConnection<Postgres>> for Held {
+    fn from(c: PoolConnection<Postgres>) -> Self {
+        Held::Pool(c)
+    }
+}
+
+impl From<TenantConn> for Held {
+    fn from(c: TenantConn) -> Self {
+        Held::Tenant(c)
+    }
+}
+
+impl Deref for Held {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Held::Pool(c) => c,
+            Held::Tenant(c) => c,
+        }
+    }
+}
+
+impl DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Held::Pool(c) => c,
+            Held::Tenant(c) => c,
+        }
+    }
+}
+
 /// A read-only statement in a tenant's schema, prepared on each connection once per
 /// tenant ([`read`]).
 pub struct PreparedRead {
@@ -164,12 +225,26 @@ pub struct PreparedRead {
     pub sql: &'static str,
 }
 
-/// Runs `read` in `tenant`'s schema with integer arguments (`None` is NULL), in one
-/// round trip when this connection has prepared it for this tenant before (see the
-/// module docs).
+/// Runs `read` in the schema of the tenant `conn` was acquired for, with integer
+/// arguments (`None` is NULL), in one round trip when this connection has prepared it
+/// for this tenant before (see the module docs). A connection that failed (anything
+/// but an SQL error) is closed.
 pub async fn read(
-    mut conn: PoolConnection<Postgres>,
-    tenant: &TenantId,
+    conn: &mut TenantConn,
+    read: &PreparedRead,
+    args: &[Option<i64>],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let result = read_on(conn, read, args).await;
+    match &result {
+        Ok(_) => conn.served(),
+        Err(sqlx::Error::Database(_)) => {}
+        Err(_) => conn.discard(),
+    }
+    result
+}
+
+async fn read_on(
+    conn: &mut TenantConn,
     read: &PreparedRead,
     args: &[Option<i64>],
 ) -> Result<Vec<PgRow>, sqlx::Error> {
@@ -182,6 +257,7 @@ pub async fn read(
                 .all(|b| b.is_ascii_lowercase() || b == b'_')
     );
     debug_assert!(!args.is_empty());
+    let tenant = conn.tenant().clone();
     let statement = format!("\"{}:{}\"", read.name, tenant.as_str());
     let args = args
         .iter()
@@ -190,7 +266,7 @@ pub async fn read(
         .join(", ");
     let path = format!("SET LOCAL search_path TO {}, public", tenant.quoted());
     let execute = format!("EXECUTE {statement}({args})");
-    let first = rows_of(&mut conn, &format!("{path}; {execute}")).await;
+    let first = rows_of(conn, &format!("{path}; {execute}")).await;
     // Not prepared on this connection for this tenant yet (26000), or "cached plan must
     // not change result type" after a migration changed a column (0A000).
     let deallocate = match &first {
@@ -199,11 +275,7 @@ pub async fn read(
         _ => return first,
     };
     let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
-    rows_of(
-        &mut conn,
-        &format!("{deallocate}{path}; {prepare}; {execute}"),
-    )
-    .await
+    rows_of(conn, &format!("{deallocate}{path}; {prepare}; {execute}")).await
 }
 
 /// The rows of a simple-protocol message (only its last statement returns any).
@@ -254,12 +326,12 @@ impl Drop for TenantTx {
                     .await
                     .is_ok_and(|r| r.is_ok());
                     if !rolled_back {
-                        conn.close_on_drop();
+                        conn.discard();
                     }
                     // Dropping `conn` here returns it (rolled back) or closes it.
                 });
             }
-            Err(_) => conn.close_on_drop(),
+            Err(_) => conn.discard(),
         }
     }
 }

@@ -18,5 +18,5 @@ pub mod resolve;
 pub use conn::{ActiveTenant, TenantDb, TenantTx};
 pub use directory::{TenantDirectory, TenantStatus};
 pub use id::TenantId;
-pub use pools::TenantPools;
+pub use pools::{TenantConn, TenantConns};
 pub use resolve::{ResolvedTenant, current_tenant};

@@ -58,8 +58,20 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
         assert_clean(&mut conn).await;
     }
     // A one-message read dropped while the server runs it (first while it is being
-    // prepared, then prepared), one that fails, and plain ones.
+    // prepared, then prepared), one that fails, and plain ones, on one tenant
+    // connection (`TenantConns`, as the server holds them): its next user is checked.
+    use mtpaas::tenancy::TenantConns;
     use mtpaas::tenancy::conn::{PreparedRead, read};
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    let conns = TenantConns::new(
+        app.database_url.parse().unwrap(),
+        TenantConnsConfig {
+            connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            max_lifetime: Duration::from_secs(600),
+            borrow_limit: 200,
+        },
+    );
     const SLOW: PreparedRead = PreparedRead {
         name: "slow",
         params: "bigint",
@@ -76,36 +88,35 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
         sql: "SELECT email FROM user_mst WHERE id >= $1 ORDER BY id",
     };
     for round in 0..20 {
-        let slow = read(pool.acquire().await.unwrap(), &tenant, &SLOW, &[Some(1)]);
+        let mut conn = conns.acquire(&tenant).await.unwrap();
+        let slow = read(&mut conn, &SLOW, &[Some(1)]);
         let cut = Duration::from_millis(2 + (round % 5) * 10);
         assert!(tokio::time::timeout(cut, slow).await.is_err());
-        let mut conn = pool.acquire().await.unwrap();
-        assert_clean(&mut conn).await;
+        drop(conn);
+        assert_clean(&mut conns.acquire(&tenant).await.unwrap()).await;
     }
     for _ in 0..2 {
-        assert!(
-            read(pool.acquire().await.unwrap(), &tenant, &BROKEN, &[Some(1)])
-                .await
-                .is_err()
-        );
-        assert_clean(&mut pool.acquire().await.unwrap()).await;
+        let mut conn = conns.acquire(&tenant).await.unwrap();
+        assert!(read(&mut conn, &BROKEN, &[Some(1)]).await.is_err());
+        drop(conn);
+        assert_clean(&mut conns.acquire(&tenant).await.unwrap()).await;
     }
     for _ in 0..3 {
-        let rows = read(pool.acquire().await.unwrap(), &tenant, &EMAILS, &[Some(1)])
-            .await
-            .unwrap();
+        let mut conn = conns.acquire(&tenant).await.unwrap();
+        let rows = read(&mut conn, &EMAILS, &[Some(1)]).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(
             sqlx::Row::get::<String, _>(&rows[0], 0),
             "admin@leak_a.ac.kr"
         );
         assert!(
-            read(pool.acquire().await.unwrap(), &tenant, &EMAILS, &[Some(2)])
+            read(&mut conn, &EMAILS, &[Some(2)])
                 .await
                 .unwrap()
                 .is_empty()
         );
-        assert_clean(&mut pool.acquire().await.unwrap()).await;
+        drop(conn);
+        assert_clean(&mut conns.acquire(&tenant).await.unwrap()).await;
     }
     // A migration that changes a column's type under a prepared read: Postgres refuses
     // the cached plan ("must not change result type"); the read prepares it again.
@@ -113,9 +124,13 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
         .execute(&app.db)
         .await
         .unwrap();
-    let rows = read(pool.acquire().await.unwrap(), &tenant, &EMAILS, &[Some(1)])
-        .await
-        .unwrap();
+    let rows = read(
+        &mut conns.acquire(&tenant).await.unwrap(),
+        &EMAILS,
+        &[Some(1)],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         sqlx::Row::get::<String, _>(&rows[0], 0),
         "admin@leak_a.ac.kr"
@@ -128,11 +143,12 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
             (&tenant, "admin@leak_a.ac.kr"),
             (&other, "admin@leak_b.ac.kr"),
         ] {
-            let rows = read(pool.acquire().await.unwrap(), t, &EMAILS, &[Some(1)])
+            let rows = read(&mut conns.acquire(t).await.unwrap(), &EMAILS, &[Some(1)])
                 .await
                 .unwrap();
             assert_eq!(sqlx::Row::get::<String, _>(&rows[0], 0), email);
         }
+        assert_clean(&mut conns.acquire(&tenant).await.unwrap()).await;
     }
     // And a transaction that ends normally leaves nothing either.
     let mut tx = TenantTx::begin(&pool, &tenant).await.unwrap();
