@@ -237,10 +237,21 @@ pub async fn read(
     let result = read_on(conn, read, args).await;
     match &result {
         Ok(_) => conn.served(),
-        Err(sqlx::Error::Database(_)) => {}
-        Err(_) => conn.discard(),
+        Err(e) if connection_failed(e) => conn.discard(),
+        Err(_) => {} // an SQL error: the connection is fine
     }
     result
+}
+
+/// The connection cannot be used again: I/O or protocol trouble, or Postgres ending
+/// the session (class 08, 57P01-03 such as `pg_terminate_backend` or a shutdown).
+fn connection_failed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => true,
+    }
 }
 
 async fn read_on(

@@ -241,3 +241,76 @@ async fn hundreds_of_concurrent_and_cancelled_requests_only_ever_see_their_own_r
         held.push(c);
     }
 }
+
+#[tokio::test]
+async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail() {
+    use mtpaas::tenancy::conn::{PreparedRead, read};
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenancy::{TenantConn, TenantConns};
+    const EMAILS: PreparedRead = PreparedRead {
+        name: "emails",
+        params: "bigint",
+        sql: "SELECT email FROM user_mst WHERE id >= $1 ORDER BY id",
+    };
+    async fn backend_pid(c: &mut TenantConn) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap()
+    }
+    let app = TestApp::spawn().await;
+    app.create_tenant("life_a", 1).await;
+    let tenant = TenantId::parse("life_a").unwrap();
+    let conns = |max_lifetime| {
+        TenantConns::new(
+            app.database_url.parse().unwrap(),
+            TenantConnsConfig {
+                connections: 1,
+                acquire_timeout: Duration::from_secs(5),
+                max_lifetime,
+                borrow_limit: 200,
+            },
+        )
+    };
+
+    // Past its lifetime a connection is closed and a new one opened, ready to read.
+    let short = conns(Duration::ZERO);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let mut c = short.acquire(&tenant).await.unwrap();
+        seen.push(backend_pid(&mut c).await);
+        let rows = read(&mut c, &EMAILS, &[Some(1)]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        3,
+        "each acquire past the lifetime opens a new connection"
+    );
+    assert_eq!(short.stats().0, 1, "the old ones are closed");
+
+    // A connection whose backend went away is closed after the failed read; the next
+    // user gets a new one and reads.
+    let long = conns(Duration::from_secs(600));
+    let mut c = long.acquire(&tenant).await.unwrap();
+    let pid = backend_pid(&mut c).await;
+    drop(c);
+    let _: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = long.acquire(&tenant).await.unwrap();
+    assert!(read(&mut c, &EMAILS, &[Some(1)]).await.is_err());
+    drop(c);
+    assert_eq!(long.stats().0, 0, "the failed connection is closed");
+    let mut c = long.acquire(&tenant).await.unwrap();
+    assert_ne!(backend_pid(&mut c).await, pid);
+    let rows = read(&mut c, &EMAILS, &[Some(1)]).await.unwrap();
+    assert_eq!(
+        sqlx::Row::get::<String, _>(&rows[0], 0),
+        "admin@life_a.ac.kr"
+    );
+}
