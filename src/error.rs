@@ -141,13 +141,16 @@ fn is_bad_input(e: &sqlx::Error) -> bool {
 fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        // Postgres going away mid-query: class 08 (connection exception) and 57P01-03
-        // (admin shutdown, crash shutdown, cannot connect now).
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => session_ended(d.as_ref()),
         _ => false,
     }
+}
+
+/// Postgres ended the session or cannot give one: class 08 (connection exception) and
+/// 57P01-03 (admin shutdown, crash shutdown, cannot connect now).
+pub fn session_ended(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
 }
 
 /// Renders the contract's error body.

@@ -70,7 +70,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response> {
     state.login_throttle.check(tenant.as_str(), &body.email)?;
-    let mut tx = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?, &tenant).await?;
+    let mut tx = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?).await?;
     let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
         "SELECT id, role, password_hash FROM user_mst WHERE lower(email) = lower($1) ORDER BY id LIMIT 1",
     )

@@ -99,7 +99,7 @@ pub async fn send(
     // No pooled connection is held while the model thinks.
     db.commit().await?;
     let reply = ai::reply(&state, &message).await?;
-    let mut db = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?, &tenant).await?;
+    let mut db = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?).await?;
     let saved: ChatMessage = sqlx::query_as(
         "INSERT INTO chat_his (user_id, message, reply) VALUES ($1, $2, $3) \
          RETURNING id, message, reply, reg_dtm",

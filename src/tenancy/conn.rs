@@ -91,22 +91,24 @@ pub struct TenantTx {
 impl TenantTx {
     /// Acquires a connection and starts the tenant's transaction (one round trip).
     pub async fn begin(pool: &PgPool, tenant: &TenantId) -> Result<Self, sqlx::Error> {
-        Self::begin_on(pool.acquire().await?, tenant).await
+        Self::begin_held(Held::Pool(pool.acquire().await?), tenant.clone()).await
     }
 
-    /// [`Self::begin`] on a connection already acquired: a pool's, or the tenant's own
-    /// from `TenantConns` (then `tenant` is the one it was acquired for).
-    pub async fn begin_on(conn: impl Into<Held>, tenant: &TenantId) -> Result<Self, sqlx::Error> {
-        let conn = conn.into();
-        debug_assert!(conn.tenant().is_none_or(|t| t == tenant));
+    /// [`Self::begin`] on a tenant connection, in the tenant it was acquired for.
+    pub async fn begin_on(conn: TenantConn) -> Result<Self, sqlx::Error> {
+        let tenant = conn.tenant().clone();
+        Self::begin_held(Held::Tenant(conn), tenant).await
+    }
+
+    async fn begin_held(conn: Held, tenant: TenantId) -> Result<Self, sqlx::Error> {
         let mut tx = TenantTx {
             conn: Some(conn),
             open: true, // armed before anything is sent: see the module docs
-            tenant: tenant.clone(),
+            tenant,
         };
         let sql = format!(
             "BEGIN; SET LOCAL search_path TO {}, public",
-            tenant.quoted()
+            tx.tenant.quoted()
         );
         // Simple protocol: both statements in one message, one round trip.
         tx.conn_mut().execute(sqlx::raw_sql(&sql)).await?;
@@ -161,37 +163,18 @@ impl TenantTx {
 }
 
 /// The connection under a [`TenantTx`]: a pool's or a tenant connection.
-pub enum Held {
+enum Held {
     Pool(PoolConnection<Postgres>),
     Tenant(TenantConn),
 }
 
 impl Held {
-    fn tenant(&self) -> Option<&TenantId> {
-        match self {
-            Held::Pool(_) => None,
-            Held::Tenant(c) => Some(c.tenant()),
-        }
-    }
-
     /// Closes the connection instead of handing it to the next user.
     fn discard(&mut self) {
         match self {
             Held::Pool(c) => c.close_on_drop(),
             Held::Tenant(c) => c.discard(),
         }
-    }
-}
-
-impl From<PoolConnection<Postgres>> for Held {
-    fn from(c: PoolConnection<Postgres>) -> Self {
-        Held::Pool(c)
-    }
-}
-
-impl From<TenantConn> for Held {
-    fn from(c: TenantConn) -> Self {
-        Held::Tenant(c)
     }
 }
 
@@ -244,12 +227,10 @@ pub async fn read(
 }
 
 /// The connection cannot be used again: I/O or protocol trouble, or Postgres ending
-/// the session (class 08, 57P01-03 such as `pg_terminate_backend` or a shutdown).
+/// the session (e.g. `pg_terminate_backend` or a shutdown).
 fn connection_failed(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => crate::error::session_ended(d.as_ref()),
         _ => true,
     }
 }

@@ -317,6 +317,14 @@ mod tests {
         // Waiting for the home connection times out while it stays busy (503 upstream).
         let err = c.acquire(&t).await.err().expect("timed out");
         assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err:?}");
+        // A connection back under the limit takes the tenant.
+        let under = (home + 2) % 3;
+        c.inner.slots[under].try_lock().unwrap().borrowed = 0;
+        let g = c
+            .try_acquire(&t, home)
+            .expect("the connection under the limit");
+        assert_eq!(g.index, under);
+        drop(g);
         drop(busy);
         // Free again: the home connection is taken (and fails to connect here).
         assert!(c.try_acquire(&t, home).is_some());
