@@ -56,6 +56,9 @@ pub struct Config {
     /// A tenant connection takes other tenants' requests only while it has served
     /// fewer tenants than this (see `tenancy::pools`).
     pub db_conn_tenants: u32,
+    /// Tenant reads over their own extended-protocol connections (`tenancy::wire`);
+    /// false: through sqlx on the tenant connections, like writes.
+    pub db_wire_reads: bool,
     pub db_acquire_timeout: Duration,
     /// Bounds the per-connection catalog caches that grow with the schemas a
     /// connection has touched.
@@ -289,6 +292,7 @@ impl Config {
             db_max_connections,
             db_tenant_connections: parse_num(src, "DB_TENANT_CONNECTIONS", db_max_connections)?,
             db_conn_tenants: parse_num(src, "DB_CONN_TENANTS", 200)?,
+            db_wire_reads: parse_bool(src, "DB_WIRE_READS", true)?,
             db_acquire_timeout: Duration::from_millis(parse_num(
                 src,
                 "DB_ACQUIRE_TIMEOUT_MS",

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
 use crate::tenancy::pools::TenantConnsConfig;
+use crate::tenancy::wire::{WireConn, WireOptions};
 use crate::tenancy::{TenantConns, migrate};
 
 /// How long start-up waits for Postgres to accept connections.
@@ -31,13 +32,31 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
 pub fn tenant_conns(config: &Config) -> anyhow::Result<TenantConns> {
     Ok(TenantConns::new(
         connect_options(config)?,
-        TenantConnsConfig {
-            connections: config.db_tenant_connections.max(1) as usize,
-            acquire_timeout: config.db_acquire_timeout,
-            max_lifetime: config.db_max_lifetime,
-            borrow_limit: config.db_conn_tenants as usize,
-        },
+        tenant_conns_config(config),
     ))
+}
+
+/// The connections tenant reads go over (`tenancy::wire`), as many as
+/// [`tenant_conns`] and routed the same way; `None` when `DATABASE_URL` requires TLS
+/// or `DB_WIRE_READS=false` (reads then take the tenant connections through sqlx).
+pub fn tenant_reads(config: &Config) -> anyhow::Result<Option<TenantConns<WireConn>>> {
+    if !config.db_wire_reads {
+        return Ok(None);
+    }
+    let opts = connect_options(config)?;
+    Ok(
+        WireOptions::from_config(&opts, config.database_url.expose_secret())
+            .map(|o| TenantConns::new(o, tenant_conns_config(config))),
+    )
+}
+
+fn tenant_conns_config(config: &Config) -> TenantConnsConfig {
+    TenantConnsConfig {
+        connections: config.db_tenant_connections.max(1) as usize,
+        acquire_timeout: config.db_acquire_timeout,
+        max_lifetime: config.db_max_lifetime,
+        borrow_limit: config.db_conn_tenants as usize,
+    }
 }
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {

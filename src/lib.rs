@@ -51,6 +51,7 @@ impl Application {
         let pool = db::connect(&config).await?;
         db::migrate_all(&pool, &config).await?;
         let tenant_conns = db::tenant_conns(&config)?;
+        let tenant_reads = db::tenant_reads(&config)?;
         let directory = TenantDirectory::new(pool.clone(), &config.central_schema);
         directory.reload_all().await?;
         let state = AppState {
@@ -64,6 +65,7 @@ impl Application {
             config,
             db: pool,
             tenant_conns,
+            tenant_reads,
             directory,
         };
         Ok(Self { listener, state })

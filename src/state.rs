@@ -9,6 +9,7 @@ use sqlx::mysql::MySqlPool;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
+use crate::tenancy::wire::WireConn;
 use crate::tenancy::{TenantConns, TenantDirectory};
 use crate::usage::UsageCounter;
 
@@ -19,6 +20,9 @@ pub struct AppState {
     pub db: PgPool,
     /// Where tenant-scoped connections come from ([`TenantConns::acquire`]).
     pub tenant_conns: TenantConns,
+    /// Where tenant reads go (`tenancy::wire`); `None` when Postgres requires TLS, and
+    /// reads take `tenant_conns`.
+    pub tenant_reads: Option<TenantConns<WireConn>>,
     pub directory: TenantDirectory,
     pub jwt: Arc<JwtKeys>,
     pub http: reqwest::Client,

@@ -12,6 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use postgres_types::Type;
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::tenancy::conn::{self, ActiveTenant, PreparedRead, TenantTx};
 use crate::tenancy::resolve::cookie_value;
+use crate::tenancy::wire::{FromWireRow, WireConn, WireRow};
 use crate::tenancy::{TenantConns, TenantId};
 
 /// The cookie a login sets.
@@ -30,6 +32,25 @@ pub struct TenantUser {
     pub user_id: i64,
     pub claims: Claims,
     conns: TenantConns,
+    reads: Option<TenantConns<WireConn>>,
+}
+
+/// A row type of a tenant read: mapped from a `tenancy::wire` row, or from sqlx's when
+/// reads go through sqlx (TLS).
+pub trait ReadRow: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static {}
+impl<T: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static> ReadRow for T {}
+
+/// Only whether a row came back ([`ME`] for [`TenantUser::ensure_exists`]).
+#[derive(FromRow)]
+struct UserId {
+    #[allow(dead_code)]
+    id: i64,
+}
+
+impl FromWireRow for UserId {
+    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
+        Ok(UserId { id: row.get(0)? })
+    }
 }
 
 /// A signed-in user's open write transaction in their tenant.
@@ -53,7 +74,7 @@ fn user_gone() -> Error {
 /// The signed-in user's own row: `GET /api/auth/me`, and the check behind an empty read.
 pub const ME: PreparedRead = PreparedRead {
     name: "me",
-    params: "bigint",
+    params: &[Type::INT8],
     sql: "SELECT id, email, name, role, created_at FROM user_mst WHERE id = $1",
 };
 
@@ -70,7 +91,7 @@ impl TenantUser {
         more: &[Option<i64>],
     ) -> Result<Vec<T>>
     where
-        T: for<'r> FromRow<'r, PgRow>,
+        T: ReadRow,
     {
         let rows: Vec<T> = self.read_unchecked_as(read, more).await?;
         if rows.is_empty() {
@@ -88,33 +109,48 @@ impl TenantUser {
         more: &[Option<i64>],
     ) -> Result<Vec<T>>
     where
-        T: for<'r> FromRow<'r, PgRow>,
+        T: ReadRow,
     {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        let rows = self.run(read, args).await?;
-        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+        self.run(read, args).await
     }
 
     /// Runs `read` on a task of its own, so that it runs to its end (a few
     /// milliseconds) even when the request is dropped meanwhile: the connection goes
     /// back to the pool between messages, never with a message half sent or half read.
-    async fn run(&self, read: &'static PreparedRead, args: Vec<Option<i64>>) -> Result<Vec<PgRow>> {
-        let conns = self.conns.clone();
+    /// Over a read connection (`tenancy::wire`), or through sqlx when there are none.
+    async fn run<T: ReadRow>(
+        &self,
+        read: &'static PreparedRead,
+        args: Vec<Option<i64>>,
+    ) -> Result<Vec<T>> {
         let tenant = self.tenant.clone();
-        let rows = tokio::spawn(async move {
-            let mut conn = conns.acquire(&tenant).await?;
-            conn::read(&mut conn, read, &args).await
-        })
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("tenant read task failed: {e}")))??;
+        let task = match self.reads.clone() {
+            Some(reads) => tokio::spawn(async move {
+                let mut conn = reads.acquire(&tenant).await?;
+                let rows = conn::read_wire(&mut conn, read, &args).await?;
+                rows.iter().map(T::from_wire_row).collect::<Result<_, _>>()
+            }),
+            None => {
+                let conns = self.conns.clone();
+                tokio::spawn(async move {
+                    let mut conn = conns.acquire(&tenant).await?;
+                    let rows = conn::read(&mut conn, read, &args).await?;
+                    rows.iter().map(T::from_row).collect::<Result<_, _>>()
+                })
+            }
+        };
+        let rows = task
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("tenant read task failed: {e}")))??;
         Ok(rows)
     }
 
     /// 401 `user_not_found` unless the user still exists (one round trip).
     pub async fn ensure_exists(&self) -> Result<()> {
-        let me = self.run(&ME, vec![Some(self.user_id)]).await?;
+        let me: Vec<UserId> = self.run(&ME, vec![Some(self.user_id)]).await?;
         if me.is_empty() {
             return Err(user_gone());
         }
@@ -170,6 +206,7 @@ impl FromRequestParts<AppState> for TenantUser {
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
         Ok(TenantUser {
             conns: state.tenant_conns.clone(),
+            reads: state.tenant_reads.clone(),
             tenant,
             user_id,
             claims,

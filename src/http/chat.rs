@@ -13,7 +13,10 @@ use crate::auth::user::{TenantUser, UserTx};
 use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
 use crate::state::AppState;
 use crate::tenancy::TenantTx;
+use postgres_types::Type;
+
 use crate::tenancy::conn::PreparedRead;
+use crate::tenancy::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat", get(history).post(send))
@@ -25,6 +28,17 @@ pub struct ChatMessage {
     pub message: String,
     pub reply: String,
     pub reg_dtm: chrono::DateTime<chrono::Utc>,
+}
+
+impl FromWireRow for ChatMessage {
+    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
+        Ok(ChatMessage {
+            id: row.get(0)?,
+            message: row.get(1)?,
+            reply: row.get(2)?,
+            reg_dtm: row.get(3)?,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -47,7 +61,7 @@ pub struct ChatHistory {
 /// `ON DELETE CASCADE`: a deleted user has none).
 const HISTORY: PreparedRead = PreparedRead {
     name: "chat_history",
-    params: "bigint, bigint, integer",
+    params: &[Type::INT8, Type::INT8, Type::INT4],
     sql: "SELECT id, message, reply, reg_dtm FROM chat_his \
           WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
 };

@@ -196,6 +196,10 @@ fn render_state_gauges(state: &AppState, out: &mut String) {
     )];
     let (open, in_use, max) = state.tenant_conns.stats();
     pools.push(("tenants", open as u32, open - in_use, max as u32));
+    if let Some(reads) = &state.tenant_reads {
+        let (open, in_use, max) = reads.stats();
+        pools.push(("tenant_reads", open as u32, open - in_use, max as u32));
+    }
     if let Some(m) = &state.market {
         pools.push((
             "market",

@@ -12,7 +12,10 @@ use crate::auth::{password, setup};
 use crate::error::{ApiJson, ApiPath, Error, Result, ResultExt};
 use crate::http::tenants::valid_email;
 use crate::state::AppState;
+use postgres_types::Type;
+
 use crate::tenancy::conn::PreparedRead;
+use crate::tenancy::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +32,18 @@ pub struct User {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl FromWireRow for User {
+    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
+        Ok(User {
+            id: row.get(0)?,
+            email: row.get(1)?,
+            name: row.get(2)?,
+            role: row.get(3)?,
+            created_at: row.get(4)?,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserList {
     pub tenant_id: String,
@@ -39,7 +54,7 @@ pub struct UserList {
 /// shape of a user read: the handler finds the user among the rows instead.
 const LIST: PreparedRead = PreparedRead {
     name: "users",
-    params: "bigint",
+    params: &[Type::INT8],
     sql: "SELECT id, email, name, role, created_at FROM user_mst \
           WHERE $1 IS NOT NULL ORDER BY id LIMIT 1000",
 };

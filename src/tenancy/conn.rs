@@ -76,6 +76,7 @@ use crate::tenancy::directory::TenantStatus;
 use crate::tenancy::id::TenantId;
 use crate::tenancy::pools::TenantConn;
 use crate::tenancy::resolve::ResolvedTenant;
+use crate::tenancy::wire::{WireConn, WireRow};
 
 /// How long a dropped transaction may take to roll back before its connection is closed.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -202,8 +203,8 @@ impl DerefMut for Held {
 pub struct PreparedRead {
     /// `[a-z_]{1,12}`: the server-side statement is `"<name>:<tenant>"` (at most 63 bytes).
     pub name: &'static str,
-    /// The parameters' types, e.g. `"bigint, integer"` (at least one).
-    pub params: &'static str,
+    /// The parameters' types, e.g. `&[Type::INT8, Type::INT4]` (at least one).
+    pub params: &'static [postgres_types::Type],
     /// The statement: unqualified table names, parameters `$1`…
     pub sql: &'static str,
 }
@@ -222,6 +223,23 @@ pub async fn read(
         Ok(_) => conn.served(),
         Err(e) if connection_failed(e) => conn.discard(),
         Err(_) => {} // an SQL error: the connection is fine
+    }
+    result
+}
+
+/// [`read`] over a read connection (`tenancy::wire`): the same guarantees in one
+/// extended-protocol message. A connection that failed is closed.
+pub async fn read_wire(
+    conn: &mut TenantConn<WireConn>,
+    read: &PreparedRead,
+    args: &[Option<i64>],
+) -> Result<Vec<WireRow>, sqlx::Error> {
+    let tenant = conn.tenant().clone();
+    let result = conn.read(&tenant, read, args).await;
+    match &result {
+        Ok(_) => conn.served(),
+        Err(e) if connection_failed(e) => conn.discard(),
+        Err(_) => {}
     }
     result
 }
@@ -266,7 +284,13 @@ async fn read_on(
         Err(e) if has_sqlstate(e, "0A000") => format!("DEALLOCATE {statement}; "),
         _ => return first,
     };
-    let prepare = format!("PREPARE {statement}({}) AS {}", read.params, read.sql);
+    let types = read
+        .params
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prepare = format!("PREPARE {statement}({types}) AS {}", read.sql);
     rows_of(conn, &format!("{deallocate}{path}; {prepare}; {execute}")).await
 }
 

@@ -40,16 +40,52 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::tenancy::TenantId;
+use crate::tenancy::wire::{WireConn, WireOptions};
 
-/// The tenant connections of one server.
-#[derive(Clone)]
-pub struct TenantConns {
-    inner: Arc<Inner>,
+/// A connection [`TenantConns`] can hold: sqlx's, for transactions, or a
+/// [`WireConn`], for reads.
+pub trait Open: Sized + Send + 'static {
+    type Options: Send + Sync + 'static;
+    fn open(opts: &Self::Options) -> impl Future<Output = Result<Self, sqlx::Error>> + Send;
+    /// False when the connection must be closed before anyone uses it.
+    fn is_usable(&self) -> bool {
+        true
+    }
 }
 
-struct Inner {
-    slots: Box<[Arc<Mutex<Slot>>]>,
-    opts: PgConnectOptions,
+impl Open for PgConnection {
+    type Options = PgConnectOptions;
+    fn open(opts: &PgConnectOptions) -> impl Future<Output = Result<Self, sqlx::Error>> + Send {
+        PgConnection::connect_with(opts)
+    }
+}
+
+impl Open for WireConn {
+    type Options = WireOptions;
+    fn open(opts: &WireOptions) -> impl Future<Output = Result<Self, sqlx::Error>> + Send {
+        WireConn::connect(opts)
+    }
+    fn is_usable(&self) -> bool {
+        WireConn::is_usable(self)
+    }
+}
+
+/// The tenant connections of one server.
+pub struct TenantConns<C: Open = PgConnection> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Open> Clone for TenantConns<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<C: Open> {
+    slots: Box<[Arc<Mutex<Slot<C>>>]>,
+    opts: C::Options,
     acquire_timeout: Duration,
     max_lifetime: Duration,
     /// A connection takes other tenants' requests only while it has served fewer.
@@ -58,10 +94,10 @@ struct Inner {
     open: AtomicUsize,
 }
 
-struct Slot {
+struct Slot<C> {
     /// This connection's place: the home of the tenants with `slot_of(t) == index`.
     index: usize,
-    conn: Option<PgConnection>,
+    conn: Option<C>,
     opened: Instant,
     /// Tenants this connection has served since it was opened.
     served: HashSet<TenantId>,
@@ -69,7 +105,7 @@ struct Slot {
     borrowed: usize,
 }
 
-impl Slot {
+impl<C> Slot<C> {
     fn reset(&mut self) {
         self.served.clear();
         self.borrowed = 0;
@@ -84,9 +120,9 @@ pub struct TenantConnsConfig {
     pub borrow_limit: usize,
 }
 
-impl TenantConns {
+impl<C: Open> TenantConns<C> {
     /// Connections open lazily, on first use.
-    pub fn new(opts: PgConnectOptions, config: TenantConnsConfig) -> Self {
+    pub fn new(opts: C::Options, config: TenantConnsConfig) -> Self {
         let n = config.connections.max(1);
         let slots = (0..n)
             .map(|index| {
@@ -113,7 +149,7 @@ impl TenantConns {
 
     /// A connection for `tenant`: its home connection or one it may borrow (module
     /// docs), opened if need be. `PoolTimedOut` after `DB_ACQUIRE_TIMEOUT_MS`.
-    pub async fn acquire(&self, tenant: &TenantId) -> Result<TenantConn, sqlx::Error> {
+    pub async fn acquire(&self, tenant: &TenantId) -> Result<TenantConn<C>, sqlx::Error> {
         let inner = &self.inner;
         let n = inner.slots.len();
         let home = slot_of(tenant.as_str(), n);
@@ -133,12 +169,12 @@ impl TenantConns {
             .guard
             .conn
             .as_ref()
-            .is_some_and(|_| conn.guard.opened.elapsed() > inner.max_lifetime)
+            .is_some_and(|c| !c.is_usable() || conn.guard.opened.elapsed() > inner.max_lifetime)
         {
             conn.discard();
         }
         if conn.guard.conn.is_none() {
-            let opened = tokio::time::timeout_at(deadline, PgConnection::connect_with(&inner.opts))
+            let opened = tokio::time::timeout_at(deadline, C::open(&inner.opts))
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)??;
             conn.guard.conn = Some(opened);
@@ -152,7 +188,7 @@ impl TenantConns {
     /// Without waiting: the home connection if idle, else an idle one that has served
     /// `tenant`, else an idle one that has served fewer other homes' tenants than the
     /// borrowing limit.
-    fn try_acquire(&self, tenant: &TenantId, home: usize) -> Option<OwnedMutexGuard<Slot>> {
+    fn try_acquire(&self, tenant: &TenantId, home: usize) -> Option<OwnedMutexGuard<Slot<C>>> {
         let slots = &self.inner.slots;
         if let Ok(g) = slots[home].clone().try_lock_owned() {
             return Some(g);
@@ -186,13 +222,13 @@ impl TenantConns {
 }
 
 /// One tenant connection, held until dropped; derefs to the connection.
-pub struct TenantConn {
-    guard: OwnedMutexGuard<Slot>,
+pub struct TenantConn<C: Open = PgConnection> {
+    guard: OwnedMutexGuard<Slot<C>>,
     tenant: TenantId,
-    conns: TenantConns,
+    conns: TenantConns<C>,
 }
 
-impl TenantConn {
+impl<C: Open> TenantConn<C> {
     /// The tenant this connection was acquired for.
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -219,15 +255,15 @@ impl TenantConn {
     }
 }
 
-impl Deref for TenantConn {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
+impl<C: Open> Deref for TenantConn<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
         self.guard.conn.as_ref().expect("open until discarded")
     }
 }
 
-impl DerefMut for TenantConn {
-    fn deref_mut(&mut self) -> &mut PgConnection {
+impl<C: Open> DerefMut for TenantConn<C> {
+    fn deref_mut(&mut self) -> &mut C {
         self.guard.conn.as_mut().expect("open until discarded")
     }
 }
@@ -261,7 +297,7 @@ mod tests {
         assert_eq!(slot_of("anything", 1), 0);
     }
 
-    fn conns(n: usize, borrow_limit: usize) -> TenantConns {
+    fn conns(n: usize, borrow_limit: usize) -> TenantConns<PgConnection> {
         TenantConns::new(
             "postgres://nobody@127.0.0.1:1/none".parse().unwrap(),
             TenantConnsConfig {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mtpaas::tenancy::{TenantId, TenantTx};
+use postgres_types::Type;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 
@@ -74,17 +75,17 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
     );
     const SLOW: PreparedRead = PreparedRead {
         name: "slow",
-        params: "bigint",
+        params: &[Type::INT8],
         sql: "SELECT pg_sleep(0.2), count(*) FROM user_mst WHERE id = $1",
     };
     const BROKEN: PreparedRead = PreparedRead {
         name: "broken",
-        params: "bigint",
+        params: &[Type::INT8],
         sql: "SELECT 1 / (id - $1) FROM user_mst",
     };
     const EMAILS: PreparedRead = PreparedRead {
         name: "emails",
-        params: "bigint",
+        params: &[Type::INT8],
         sql: "SELECT email FROM user_mst WHERE id >= $1 ORDER BY id",
     };
     for round in 0..20 {
@@ -249,7 +250,7 @@ async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail
     use mtpaas::tenancy::{TenantConn, TenantConns};
     const EMAILS: PreparedRead = PreparedRead {
         name: "emails",
-        params: "bigint",
+        params: &[Type::INT8],
         sql: "SELECT email FROM user_mst WHERE id >= $1 ORDER BY id",
     };
     async fn backend_pid(c: &mut TenantConn) -> i32 {
@@ -313,4 +314,227 @@ async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail
         sqlx::Row::get::<String, _>(&rows[0], 0),
         "admin@life_a.ac.kr"
     );
+}
+
+/// The read connections (`tenancy::wire`): the path is set for the read's own message
+/// and gone after it, whatever happens to the read.
+#[tokio::test]
+async fn wire_reads_set_the_tenant_path_for_their_message_only() {
+    use mtpaas::tenancy::conn::{PreparedRead, read_wire};
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenancy::wire::{WireConn, WireOptions};
+    use mtpaas::tenancy::{TenantConn, TenantConns};
+    const EMAILS: PreparedRead = PreparedRead {
+        name: "emails",
+        params: &[Type::INT8],
+        sql: "SELECT email, created_at FROM user_mst WHERE id >= $1 ORDER BY id",
+    };
+    const SLOW: PreparedRead = PreparedRead {
+        name: "slow",
+        params: &[Type::INT8],
+        sql: "SELECT pg_sleep(0.2)::text, count(*) FROM user_mst WHERE id = $1",
+    };
+    const BROKEN: PreparedRead = PreparedRead {
+        name: "broken",
+        params: &[Type::INT8, Type::INT4],
+        sql: "SELECT 1 / (id - $1) FROM user_mst LIMIT $2",
+    };
+    const PID: PreparedRead = PreparedRead {
+        name: "pid",
+        params: &[Type::INT8],
+        sql: "SELECT pg_backend_pid()::bigint + $1",
+    };
+    async fn emails(c: &mut TenantConn<WireConn>) -> Vec<String> {
+        let rows = read_wire(c, &EMAILS, &[Some(1)]).await.unwrap();
+        let mut out = Vec::new();
+        for r in &rows {
+            let _: chrono::DateTime<chrono::Utc> = r.get(1).unwrap();
+            out.push(r.get::<String>(0).unwrap());
+        }
+        out
+    }
+    async fn assert_clean(c: &mut TenantConn<WireConn>) {
+        assert_eq!(c.current_search_path().await.unwrap(), "\"$user\", public");
+    }
+
+    let app = TestApp::spawn().await;
+    app.create_tenant("wire_a", 1).await;
+    app.create_tenant("wire_b", 2).await;
+    let (a, b) = (
+        TenantId::parse("wire_a").unwrap(),
+        TenantId::parse("wire_b").unwrap(),
+    );
+    let opts =
+        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
+    let conns: TenantConns<WireConn> = TenantConns::new(
+        opts,
+        TenantConnsConfig {
+            connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            max_lifetime: Duration::from_secs(600),
+            borrow_limit: 200,
+        },
+    );
+
+    // Two tenants alternating on one connection: each read sees its own tenant only,
+    // and the connection holds no path between reads.
+    for _ in 0..3 {
+        for (t, email) in [(&a, "admin@wire_a.ac.kr"), (&b, "admin@wire_b.ac.kr")] {
+            let mut c = conns.acquire(t).await.unwrap();
+            assert_eq!(emails(&mut c).await, vec![email.to_owned()]);
+            assert_clean(&mut c).await;
+        }
+    }
+    // Arguments: a NULL and a value the statement rejects (an SQL error): the
+    // connection stays open and clean.
+    let mut c = conns.acquire(&a).await.unwrap();
+    assert!(
+        read_wire(&mut c, &EMAILS, &[None])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = read_wire(&mut c, &BROKEN, &[Some(1), Some(5)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, sqlx::Error::Database(d) if d.code().as_deref() == Some("22012")),
+        "{err:?}"
+    );
+    let err = read_wire(&mut c, &BROKEN, &[Some(0), Some(i64::MAX)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, sqlx::Error::Database(d) if d.code().as_deref() == Some("22003")),
+        "{err:?}"
+    );
+    assert_clean(&mut c).await;
+    assert_eq!(conns.stats().0, 1);
+    drop(c);
+    // A tenant without a schema: the prepare fails, nothing is kept.
+    let ghost = TenantId::parse("wire_ghost").unwrap();
+    let mut c = conns.acquire(&ghost).await.unwrap();
+    let err = read_wire(&mut c, &EMAILS, &[Some(1)]).await.unwrap_err();
+    assert!(
+        matches!(&err, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01")),
+        "{err:?}"
+    );
+    assert_clean(&mut c).await;
+    drop(c);
+
+    // Reads cut short while Postgres runs them (first while being prepared): the
+    // connection is closed, and its next user gets a new, clean one.
+    for round in 0..6 {
+        let mut c = conns.acquire(&a).await.unwrap();
+        let cut = Duration::from_millis(2 + (round % 3) * 20);
+        let slow = read_wire(&mut c, &SLOW, &[Some(1)]);
+        assert!(tokio::time::timeout(cut, slow).await.is_err());
+        drop(c);
+        let mut c = conns.acquire(&a).await.unwrap();
+        assert_clean(&mut c).await;
+        assert_eq!(emails(&mut c).await, vec!["admin@wire_a.ac.kr".to_owned()]);
+    }
+
+    // A migration changes a column's type under a prepared read: prepared again.
+    let mut c = conns.acquire(&a).await.unwrap();
+    assert_eq!(emails(&mut c).await.len(), 1);
+    sqlx::raw_sql("ALTER TABLE wire_a.user_mst ALTER COLUMN email TYPE text")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(emails(&mut c).await, vec!["admin@wire_a.ac.kr".to_owned()]);
+    drop(c);
+
+    // Postgres ends the session: the failed connection is closed, the next one reads.
+    let mut c = conns.acquire(&a).await.unwrap();
+    let pid = read_wire(&mut c, &PID, &[Some(0)]).await.unwrap()[0]
+        .get::<i64>(0)
+        .unwrap();
+    drop(c);
+    let _: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1::int)")
+        .bind(pid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = conns.acquire(&a).await.unwrap();
+    assert!(read_wire(&mut c, &PID, &[Some(0)]).await.is_err());
+    drop(c);
+    assert_eq!(conns.stats().0, 0, "the failed connection is closed");
+    let mut c = conns.acquire(&a).await.unwrap();
+    let pid2 = read_wire(&mut c, &PID, &[Some(0)]).await.unwrap()[0]
+        .get::<i64>(0)
+        .unwrap();
+    assert_ne!(pid, pid2);
+    // A column read as the wrong type is an error, not a panic.
+    assert!(
+        read_wire(&mut c, &EMAILS, &[Some(1)]).await.unwrap()[0]
+            .get::<i64>(0)
+            .is_err()
+    );
+}
+
+/// With `DB_WIRE_READS=false` reads go through sqlx on the tenant connections: the
+/// same answers.
+#[tokio::test]
+async fn reads_through_sqlx_give_the_same_answers() {
+    for wire in ["true", "false"] {
+        let app = TestApp::spawn_with(|env| {
+            env.insert("DB_WIRE_READS".into(), wire.into());
+        })
+        .await;
+        app.create_tenant("both_a", 1).await;
+        sqlx::raw_sql(
+            "INSERT INTO both_a.chat_his (user_id, message, reply) VALUES (1, 'q1', 'r1'), (1, 'q2', 'r2')",
+        )
+        .execute(&app.db)
+        .await
+        .unwrap();
+        let token = app.token("both_a", 1, "admin");
+        let get = |path: &'static str| {
+            app.get(path)
+                .header("X-Tenant-ID", "both_a")
+                .bearer_auth(&token)
+                .send()
+        };
+        let users: Value = get("/api/users").await.unwrap().json().await.unwrap();
+        assert_eq!(
+            users["users"][0]["email"], "admin@both_a.ac.kr",
+            "{wire}: {users}"
+        );
+        assert!(
+            users["users"][0]["created_at"]
+                .as_str()
+                .unwrap()
+                .contains('T')
+        );
+        let me: Value = get("/api/auth/me").await.unwrap().json().await.unwrap();
+        assert_eq!(me["id"], 1, "{wire}: {me}");
+        let chat: Value = get("/api/chat").await.unwrap().json().await.unwrap();
+        let messages = chat["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 2, "{wire}: {chat}");
+        assert_eq!(messages[0]["message"], "q1");
+        assert_eq!(messages[1]["reply"], "r2");
+        let metrics = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            metrics.contains("pool=\"tenant_reads\""),
+            wire == "true",
+            "{wire}"
+        );
+        // A user deleted since the token was issued: 401 on every read.
+        sqlx::raw_sql("DELETE FROM both_a.user_mst WHERE id = 1")
+            .execute(&app.db)
+            .await
+            .unwrap();
+        for path in ["/api/users", "/api/auth/me", "/api/chat"] {
+            assert_eq!(get(path).await.unwrap().status(), 401, "{wire} {path}");
+        }
+    }
 }

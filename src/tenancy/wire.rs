@@ -1,0 +1,637 @@
+//! Tenant reads over Postgres's extended protocol: the tenant's `search_path` and the
+//! prepared read pipelined in one message under a single `Sync`.
+//!
+//! # Why its own connection
+//!
+//! A read must set the tenant's path and run under it with nothing left on the
+//! connection afterwards (`tenancy::conn`). With sqlx that takes one simple-protocol
+//! message, `SET LOCAL search_path …; EXECUTE …`, which Postgres parses twice, runs
+//! through an extra portal and answers in text. The extended protocol does the same in
+//! one round trip with less work: `Bind`/`Execute` of a prepared
+//! `set_config('search_path', $1, true)`, then `Bind`/`Execute` of the read prepared for
+//! this tenant, then one `Sync`. Postgres runs everything before a `Sync` as one implicit
+//! transaction (it commits at the `Sync`), so the path is local to that transaction and
+//! gone when the answer's `ReadyForQuery` arrives; if any step fails, Postgres skips the
+//! rest up to the `Sync`, so the read never runs under another path. Rows come in the
+//! binary format. sqlx sends a `Sync` after each statement, so it cannot send this;
+//! messages are encoded and decoded by `postgres-protocol` (the rust-postgres project's
+//! codec, also used for SCRAM and MD5 authentication) and values by `postgres-types`.
+//!
+//! # What is held per connection
+//!
+//! The statements prepared on it (`"<read>:<tenant>"`, each prepared under its tenant's
+//! path in the same message as its first use, with its result columns' types), and
+//! whether a message is in flight: a read whose future was dropped before its
+//! `ReadyForQuery` leaves the connection unusable ([`WireConn::is_usable`]), and its
+//! holder (`tenancy::pools::TenantConns`) closes it. Reads run on a task of their own
+//! (`auth::user`), so that only happens when the runtime shuts down.
+//!
+//! # Scope
+//!
+//! Plain TCP or a Unix socket, authentication by trust, password, MD5 or SCRAM-SHA-256
+//! (`DATABASE_URL`'s password, else `PGPASSWORD`). When `DATABASE_URL` requires TLS
+//! (`sslmode=require`, `verify-ca`, `verify-full`), [`WireOptions::from_config`] gives
+//! `None` and reads go through sqlx (`tenancy::conn::read`) instead.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::IsNull;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
+use postgres_protocol::message::frontend;
+use postgres_types::{FromSql, Type};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::tenancy::TenantId;
+use crate::tenancy::conn::PreparedRead;
+
+/// The statement every read binds first (fully qualified: found whatever the path).
+const SET_PATH: &str = "set_path";
+const SET_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', $1, true)";
+
+/// Where and as whom the read connections connect.
+#[derive(Clone)]
+pub struct WireOptions {
+    target: Target,
+    user: String,
+    password: Option<String>,
+    database: String,
+    application_name: String,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Tcp(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+impl fmt::Debug for WireOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WireOptions")
+            .field("target", &self.target)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+impl WireOptions {
+    /// The options sqlx parsed from `url`, with the password from `url` (or
+    /// `PGPASSWORD`); `None` when the URL requires TLS (see the module docs).
+    pub fn from_config(opts: &PgConnectOptions, url: &str) -> Option<Self> {
+        if matches!(
+            opts.get_ssl_mode(),
+            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
+        ) {
+            return None;
+        }
+        let target = match opts.get_socket() {
+            Some(dir) => Target::Unix(dir.join(format!(".s.PGSQL.{}", opts.get_port()))),
+            None => Target::Tcp(opts.get_host().to_owned(), opts.get_port()),
+        };
+        let password = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+            .map(|p| {
+                percent_encoding::percent_decode_str(&p)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .or_else(|| std::env::var("PGPASSWORD").ok());
+        let user = opts.get_username().to_owned();
+        Some(Self {
+            target,
+            database: opts.get_database().unwrap_or(&user).to_owned(),
+            user,
+            password,
+            application_name: opts.get_application_name().unwrap_or("mtpaas").to_owned(),
+        })
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One read connection (module docs).
+pub struct WireConn {
+    io: Box<dyn Io>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    /// Statements prepared here, by name, with their result columns' types.
+    prepared: HashMap<String, Arc<[Type]>>,
+    /// A message was sent and its `ReadyForQuery` has not been read.
+    in_flight: bool,
+}
+
+/// An error Postgres answered with (`ErrorResponse`), as sqlx reports its own.
+#[derive(Debug)]
+pub struct WireDbError {
+    code: String,
+    message: String,
+}
+
+impl fmt::Display for WireDbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (SQLSTATE {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for WireDbError {}
+
+impl DatabaseError for WireDbError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.code))
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> ErrorKind {
+        match self.code.as_str() {
+            "23505" => ErrorKind::UniqueViolation,
+            "23503" => ErrorKind::ForeignKeyViolation,
+            "23502" => ErrorKind::NotNullViolation,
+            "23514" => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+fn db_error(body: &ErrorResponseBody) -> sqlx::Error {
+    let mut code = String::new();
+    let mut message = String::new();
+    let mut fields = body.fields();
+    while let Ok(Some(f)) = fields.next() {
+        match f.type_() {
+            b'C' => code = String::from_utf8_lossy(f.value_bytes()).into_owned(),
+            b'M' => message = String::from_utf8_lossy(f.value_bytes()).into_owned(),
+            _ => {}
+        }
+    }
+    sqlx::Error::Database(Box::new(WireDbError { code, message }))
+}
+
+fn protocol(what: impl fmt::Display) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("tenant read connection: {what}"))
+}
+
+fn encode(r: std::io::Result<()>) -> Result<(), sqlx::Error> {
+    r.map_err(|e| protocol(format!("cannot encode a message: {e}")))
+}
+
+impl WireConn {
+    /// Connects, authenticates and prepares the statement that sets the path.
+    pub async fn connect(opts: &WireOptions) -> Result<Self, sqlx::Error> {
+        let io: Box<dyn Io> = match &opts.target {
+            Target::Tcp(host, port) => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                s.set_nodelay(true)?;
+                Box::new(s)
+            }
+            Target::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+        };
+        let mut conn = WireConn {
+            io,
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            wbuf: BytesMut::with_capacity(1024),
+            prepared: HashMap::new(),
+            in_flight: true,
+        };
+        let params = [
+            ("user", opts.user.as_str()),
+            ("database", opts.database.as_str()),
+            ("application_name", opts.application_name.as_str()),
+            ("client_encoding", "UTF8"),
+        ];
+        encode(frontend::startup_message(params, &mut conn.wbuf))?;
+        conn.send().await?;
+        conn.authenticate(opts).await?;
+        // Ready: prepare the path statement.
+        encode(frontend::parse(
+            SET_PATH,
+            SET_PATH_SQL,
+            [Type::TEXT.oid()],
+            &mut conn.wbuf,
+        ))?;
+        frontend::sync(&mut conn.wbuf);
+        conn.send().await?;
+        let mut error = None;
+        loop {
+            match conn.next().await? {
+                Message::ParseComplete => {}
+                Message::ErrorResponse(body) => error = Some(db_error(&body)),
+                Message::ReadyForQuery(_) => break,
+                _ => return Err(protocol("unexpected reply to Parse")),
+            }
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        conn.in_flight = false;
+        Ok(conn)
+    }
+
+    async fn authenticate(&mut self, opts: &WireOptions) -> Result<(), sqlx::Error> {
+        let password = || {
+            opts.password
+                .as_deref()
+                .ok_or_else(|| protocol("Postgres asks for a password and none is configured"))
+        };
+        let mut scram: Option<ScramSha256> = None;
+        loop {
+            match self.next().await? {
+                Message::AuthenticationOk | Message::BackendKeyData(_) => {}
+                Message::AuthenticationCleartextPassword => {
+                    encode(frontend::password_message(
+                        password()?.as_bytes(),
+                        &mut self.wbuf,
+                    ))?;
+                    self.send().await?;
+                }
+                Message::AuthenticationMd5Password(body) => {
+                    let hash = md5_hash(opts.user.as_bytes(), password()?.as_bytes(), body.salt());
+                    encode(frontend::password_message(hash.as_bytes(), &mut self.wbuf))?;
+                    self.send().await?;
+                }
+                Message::AuthenticationSasl(body) => {
+                    let mut offered = false;
+                    let mut mechanisms = body.mechanisms();
+                    while let Ok(Some(m)) = mechanisms.next() {
+                        offered |= m == SCRAM_SHA_256;
+                    }
+                    if !offered {
+                        return Err(protocol("no supported SASL mechanism offered"));
+                    }
+                    let s = ScramSha256::new(password()?.as_bytes(), ChannelBinding::unsupported());
+                    encode(frontend::sasl_initial_response(
+                        SCRAM_SHA_256,
+                        s.message(),
+                        &mut self.wbuf,
+                    ))?;
+                    scram = Some(s);
+                    self.send().await?;
+                }
+                Message::AuthenticationSaslContinue(body) => {
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL out of order"))?;
+                    s.update(body.data())
+                        .map_err(|e| protocol(format!("SCRAM: {e}")))?;
+                    encode(frontend::sasl_response(s.message(), &mut self.wbuf))?;
+                    self.send().await?;
+                }
+                Message::AuthenticationSaslFinal(body) => {
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL out of order"))?;
+                    s.finish(body.data())
+                        .map_err(|e| protocol(format!("SCRAM: {e}")))?;
+                }
+                Message::ErrorResponse(body) => return Err(db_error(&body)),
+                Message::ReadyForQuery(_) => return Ok(()),
+                _ => return Err(protocol("unsupported authentication request")),
+            }
+        }
+    }
+
+    /// False after a message was cut short (its future dropped): close it.
+    pub fn is_usable(&self) -> bool {
+        !self.in_flight
+    }
+
+    /// Runs `read` under `tenant`'s path with integer arguments (`None` is NULL):
+    /// one message, one round trip (module docs). A statement that Postgres no longer
+    /// has (26000) or whose result columns changed (0A000, after a migration) is
+    /// prepared again in a second message.
+    pub async fn read(
+        &mut self,
+        tenant: &TenantId,
+        read: &PreparedRead,
+        args: &[Option<i64>],
+    ) -> Result<Vec<WireRow>, sqlx::Error> {
+        let name = format!("{}:{}", read.name, tenant.as_str());
+        let path = format!("{}, public", tenant.quoted());
+        match self.read_once(&name, &path, read, args, false).await {
+            Err(e) if has_sqlstate(&e, "26000") || has_sqlstate(&e, "0A000") => {
+                self.read_once(&name, &path, read, args, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn read_once(
+        &mut self,
+        name: &str,
+        path: &str,
+        read: &PreparedRead,
+        args: &[Option<i64>],
+        again: bool,
+    ) -> Result<Vec<WireRow>, sqlx::Error> {
+        if self.in_flight {
+            return Err(protocol("a previous message was cut short"));
+        }
+        let known = if again {
+            None
+        } else {
+            self.prepared.get(name).cloned()
+        };
+        let w = &mut self.wbuf;
+        w.clear();
+        bind(w, SET_PATH, &[Some(path)], 0)?;
+        encode(frontend::execute("", 0, w))?;
+        if known.is_none() {
+            if again {
+                encode(frontend::close(b'S', name, w))?;
+            }
+            let types = read.params.iter().map(Type::oid);
+            encode(frontend::parse(name, read.sql, types, w))?;
+            encode(frontend::describe(b'S', name, w))?;
+        }
+        let texts: Vec<Option<String>> = args.iter().map(|a| a.map(|v| v.to_string())).collect();
+        let values: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+        bind(w, name, &values, 1)?;
+        encode(frontend::execute("", 0, w))?;
+        frontend::sync(w);
+        self.in_flight = true;
+        self.send().await?;
+
+        let mut columns = known;
+        let mut parsed = false;
+        let mut error = None;
+        let mut completed = 0; // CommandComplete seen: 1 after the path, 2 after the read
+        let mut rows = Vec::new();
+        loop {
+            match self.next().await? {
+                Message::ReadyForQuery(_) => break,
+                Message::CommandComplete(_) => completed += 1,
+                Message::DataRow(body) if completed == 1 => {
+                    let columns = columns
+                        .clone()
+                        .ok_or_else(|| protocol("a row before its description"))?;
+                    rows.push(WireRow { body, columns });
+                }
+                Message::RowDescription(body) => {
+                    let mut types = Vec::new();
+                    let mut fields = body.fields();
+                    while let Some(f) = fields.next().map_err(protocol)? {
+                        types.push(Type::from_oid(f.type_oid()).unwrap_or(Type::UNKNOWN));
+                    }
+                    columns = Some(types.into());
+                }
+                Message::CloseComplete => {
+                    self.prepared.remove(name);
+                }
+                Message::ErrorResponse(body) => {
+                    error.get_or_insert(db_error(&body));
+                }
+                Message::ParseComplete => parsed = true,
+                Message::DataRow(_)
+                | Message::BindComplete
+                | Message::ParameterDescription(_)
+                | Message::NoData => {}
+                _ => return Err(protocol("unexpected reply to a read")),
+            }
+        }
+        self.in_flight = false;
+        // A statement parsed here stays prepared even when a later step failed and
+        // the transaction was rolled back (prepared statements are not transactional).
+        if parsed {
+            match &columns {
+                Some(c) => {
+                    self.prepared.insert(name.to_owned(), c.clone());
+                }
+                None => return Err(protocol("a statement prepared without its description")),
+            }
+        }
+        if let Some(e) = error {
+            if has_sqlstate(&e, "26000") {
+                self.prepared.remove(name);
+            }
+            return Err(e);
+        }
+        Ok(rows)
+    }
+
+    /// The connection's own `search_path` now, outside any read: a check that no read
+    /// leaves its tenant's path behind.
+    pub async fn current_search_path(&mut self) -> Result<String, sqlx::Error> {
+        if self.in_flight {
+            return Err(protocol("a previous message was cut short"));
+        }
+        self.wbuf.clear();
+        encode(frontend::query("SHOW search_path", &mut self.wbuf))?;
+        self.in_flight = true;
+        self.send().await?;
+        let mut path = None;
+        let mut error = None;
+        loop {
+            match self.next().await? {
+                Message::ReadyForQuery(_) => break,
+                Message::DataRow(body) => {
+                    let mut ranges = body.ranges();
+                    if let Ok(Some(Some(r))) = ranges.next() {
+                        path = Some(String::from_utf8_lossy(&body.buffer()[r]).into_owned());
+                    }
+                }
+                Message::ErrorResponse(body) => error = Some(db_error(&body)),
+                _ => {}
+            }
+        }
+        self.in_flight = false;
+        match error {
+            Some(e) => Err(e),
+            None => path.ok_or_else(|| protocol("SHOW returned no row")),
+        }
+    }
+
+    async fn send(&mut self) -> Result<(), sqlx::Error> {
+        self.io.write_all(&self.wbuf).await?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// The next message, skipping notices, notifications and parameter reports.
+    async fn next(&mut self) -> Result<Message, sqlx::Error> {
+        loop {
+            match Message::parse(&mut self.rbuf).map_err(protocol)? {
+                Some(
+                    Message::NoticeResponse(_)
+                    | Message::NotificationResponse(_)
+                    | Message::ParameterStatus(_),
+                ) => {}
+                Some(m) => return Ok(m),
+                None => {
+                    if self.io.read_buf(&mut self.rbuf).await? == 0 {
+                        return Err(sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Bind` of the unnamed portal to `statement`, text parameters, results in `results`
+/// format (0 text, 1 binary).
+fn bind(
+    w: &mut BytesMut,
+    statement: &str,
+    values: &[Option<&str>],
+    results: i16,
+) -> Result<(), sqlx::Error> {
+    frontend::bind(
+        "",
+        statement,
+        [0i16],
+        values.iter().copied(),
+        |v, buf| match v {
+            Some(v) => {
+                buf.put_slice(v.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        },
+        [results],
+        w,
+    )
+    .map_err(|e| match e {
+        frontend::BindError::Conversion(e) => protocol(format!("cannot encode an argument: {e}")),
+        frontend::BindError::Serialization(e) => protocol(format!("cannot encode Bind: {e}")),
+    })
+}
+
+fn has_sqlstate(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some(code))
+}
+
+/// One row of a read, its values in the binary format.
+pub struct WireRow {
+    body: DataRowBody,
+    columns: Arc<[Type]>,
+}
+
+impl fmt::Debug for WireRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WireRow")
+            .field("columns", &self.columns)
+            .field("bytes", &self.body.buffer().len())
+            .finish()
+    }
+}
+
+impl WireRow {
+    /// Column `index` as `T`; an error if the column's type is not one `T` reads.
+    pub fn get<'a, T: FromSql<'a>>(&'a self, index: usize) -> Result<T, sqlx::Error> {
+        let ty = self
+            .columns
+            .get(index)
+            .ok_or(sqlx::Error::ColumnIndexOutOfBounds {
+                index,
+                len: self.columns.len(),
+            })?;
+        if !T::accepts(ty) {
+            return Err(sqlx::Error::ColumnDecode {
+                index: index.to_string(),
+                source: format!(
+                    "column of type {ty} cannot be read as {}",
+                    std::any::type_name::<T>()
+                )
+                .into(),
+            });
+        }
+        let mut ranges = self.body.ranges();
+        let range =
+            ranges
+                .nth(index)
+                .map_err(protocol)?
+                .ok_or(sqlx::Error::ColumnIndexOutOfBounds {
+                    index,
+                    len: self.columns.len(),
+                })?;
+        let raw = range.map(|r| &self.body.buffer()[r]);
+        T::from_sql_nullable(ty, raw).map_err(|source| sqlx::Error::ColumnDecode {
+            index: index.to_string(),
+            source,
+        })
+    }
+}
+
+/// A type a read's rows map to ([`WireRow`]; the sqlx path uses `FromRow`).
+pub trait FromWireRow: Sized {
+    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(url: &str) -> Option<WireOptions> {
+        let o: PgConnectOptions = url.parse().unwrap();
+        WireOptions::from_config(&o.application_name("mtpaas"), url)
+    }
+
+    #[test]
+    fn options_follow_the_url_and_tls_goes_to_sqlx() {
+        let o = opts("postgres://app:p%40ss@db.example:6543/mt?sslmode=disable").unwrap();
+        assert!(matches!(&o.target, Target::Tcp(h, 6543) if h == "db.example"));
+        assert_eq!(o.user, "app");
+        assert_eq!(o.password.as_deref(), Some("p@ss"));
+        assert_eq!(o.database, "mt");
+        assert_eq!(o.application_name, "mtpaas");
+        assert!(
+            !format!("{o:?}").contains("p@ss"),
+            "the password is not printed"
+        );
+        for mode in ["require", "verify-ca", "verify-full"] {
+            assert!(
+                opts(&format!("postgres://a@h/d?sslmode={mode}")).is_none(),
+                "{mode}"
+            );
+        }
+        let sock = opts("postgres://a@localhost/d?host=/run/postgresql").unwrap();
+        assert!(
+            matches!(&sock.target, Target::Unix(p) if p.ends_with(".s.PGSQL.5432")),
+            "{:?}",
+            sock.target
+        );
+    }
+
+    #[test]
+    fn a_bind_carries_text_arguments_nulls_and_the_result_format() {
+        let mut w = BytesMut::new();
+        bind(&mut w, "users:t1", &[Some("42"), None], 1).unwrap();
+        let b = &w[..];
+        assert_eq!(b[0], b'B');
+        let len = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
+        assert_eq!(len + 1, b.len());
+        let body = &b[5..];
+        // portal "" then the statement name
+        assert_eq!(body[0], 0);
+        assert_eq!(&body[1..10], b"users:t1\0");
+        let rest = &body[10..];
+        // one parameter format code (text), two values: "42" and NULL (-1), one result
+        // format code (binary)
+        assert_eq!(&rest[..4], &[0, 1, 0, 0]);
+        assert_eq!(&rest[4..6], &[0, 2]);
+        assert_eq!(&rest[6..10], &2i32.to_be_bytes());
+        assert_eq!(&rest[10..12], b"42");
+        assert_eq!(&rest[12..16], &(-1i32).to_be_bytes());
+        assert_eq!(&rest[16..], &[0, 1, 0, 1]);
+    }
+}
