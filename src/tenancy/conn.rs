@@ -8,7 +8,7 @@
 //! with `COMMIT` or `ROLLBACK`, never later. Tenant connections are held by
 //! `tenancy::pools::TenantConns` (a pool's connections are handled the same way); a
 //! connection goes to its next user only in one of these ways:
-//! 1. A read ([`read`]) finished: its one message was one implicit transaction, over
+//! 1. A read ([`read`], [`read_wire`]) finished: its one message was one implicit transaction, over
 //!    when Postgres answered. Reads run on a task of their own, so a request dropped
 //!    meanwhile does not cut the message short; if a read's future is dropped anyway,
 //!    the server still finishes the message as one transaction, and the next use of the
@@ -30,6 +30,13 @@
 //! the guard is armed before the first byte is sent.
 //!
 //! # Reads: one message, one round trip, a cached plan, nothing left behind
+//!
+//! Reads normally go over connections of their own in the extended protocol
+//! ([`read_wire`], `tenancy::wire`): `set_config('search_path', …, true)` and the read
+//! prepared for the tenant, pipelined under one `Sync`, so one implicit transaction, the
+//! path local to it; a statement is prepared in the same message as its first use (no
+//! extra round trip), rows come in binary. The guarantees below hold the same way.
+//! When Postgres requires TLS or `DB_WIRE_READS=false`, reads use sqlx:
 //!
 //! A read ([`read`]) is sent as one simple-protocol message:
 //! `SET LOCAL search_path TO "<tenant>", public; EXECUTE "<read>:<tenant>"(<ints>)`.

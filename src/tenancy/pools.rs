@@ -19,6 +19,9 @@
 //! stay bounded by its share plus `DB_CONN_TENANTS`. Only when no idle connection may
 //! take the request does it wait, for its home connection.
 //!
+//! The same routing holds two kinds of connection ([`Open`]): sqlx's, for write
+//! transactions, and `tenancy::wire`'s, for reads; a server has one set of each.
+//!
 //! Why not a sqlx pool: a pool cannot pick a connection by what it has served, and
 //! sqlx pings every connection it takes back (one more round trip per request). A
 //! connection here goes back by dropping its guard: a read is one complete message
