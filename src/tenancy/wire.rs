@@ -29,8 +29,11 @@
 //! # Scope
 //!
 //! Plain TCP or a Unix socket, authentication by trust, password, MD5 or SCRAM-SHA-256
-//! (`DATABASE_URL`'s password, else `PGPASSWORD`). When `DATABASE_URL` requires TLS
-//! (`sslmode=require`, `verify-ca`, `verify-full`), [`WireOptions::from_config`] gives
+//! (`DATABASE_URL`'s password, else `PGPASSWORD`). No TLS: these connections are made
+//! only where sqlx would not use TLS either, or where it cannot matter —
+//! `sslmode=disable` or `allow`, or `prefer` (sqlx's default) to a Unix socket or a
+//! loopback address. Otherwise (`require`, `verify-*`, or `prefer` to another host,
+//! which sqlx would encrypt if the server offers it) [`WireOptions::from_config`] gives
 //! `None` and reads go through sqlx (`tenancy::conn::read`) instead.
 
 use std::borrow::Cow;
@@ -86,18 +89,31 @@ impl fmt::Debug for WireOptions {
 
 impl WireOptions {
     /// The options sqlx parsed from `url`, with the password from `url` (or
-    /// `PGPASSWORD`); `None` when the URL requires TLS (see the module docs).
+    /// `PGPASSWORD`); `None` where sqlx would use TLS (see the module docs).
     pub fn from_config(opts: &PgConnectOptions, url: &str) -> Option<Self> {
-        if matches!(
-            opts.get_ssl_mode(),
-            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-        ) {
-            return None;
-        }
         let target = match opts.get_socket() {
             Some(dir) => Target::Unix(dir.join(format!(".s.PGSQL.{}", opts.get_port()))),
             None => Target::Tcp(opts.get_host().to_owned(), opts.get_port()),
         };
+        let local = match &target {
+            Target::Unix(_) => true,
+            Target::Tcp(host, _) => {
+                host == "localhost"
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        };
+        let plain = match opts.get_ssl_mode() {
+            PgSslMode::Disable | PgSslMode::Allow => true,
+            PgSslMode::Prefer => local,
+            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => false,
+        };
+        if !plain {
+            return None;
+        }
         let password = url::Url::parse(url)
             .ok()
             .and_then(|u| u.password().map(str::to_owned))
@@ -603,7 +619,18 @@ mod tests {
                 opts(&format!("postgres://a@h/d?sslmode={mode}")).is_none(),
                 "{mode}"
             );
+            assert!(opts(&format!("postgres://a@127.0.0.1/d?sslmode={mode}")).is_none());
         }
+        // `prefer` (the default): sqlx would encrypt to another host if it can.
+        assert!(opts("postgres://a@db.example/d").is_none());
+        assert!(opts("postgres://a@db.example/d?sslmode=prefer").is_none());
+        for local in ["127.0.0.1", "localhost", "[::1]", "127.0.0.2"] {
+            assert!(
+                opts(&format!("postgres://a@{local}/d")).is_some(),
+                "{local}"
+            );
+        }
+        assert!(opts("postgres://a@db.example/d?sslmode=allow").is_some());
         let sock = opts("postgres://a@localhost/d?host=/run/postgresql").unwrap();
         assert!(
             matches!(&sock.target, Target::Unix(p) if p.ends_with(".s.PGSQL.5432")),
