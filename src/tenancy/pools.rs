@@ -17,7 +17,11 @@
 //! serving every tenant (a shared pool); with thousands, connections fill up with their
 //! own tenants and borrowing stops at those already served, so each backend's caches
 //! stay bounded by its share plus `DB_CONN_TENANTS`. Only when no idle connection may
-//! take the request does it wait, for its home connection.
+//! take the request does it wait: in one queue for all connections, first come first
+//! served, and a connection coming back goes to the first waiter it may serve by the
+//! same rules (its home, a tenant it has served, or any while under the limit). Waiting
+//! for the home connection alone would queue requests behind one busy connection while
+//! another frees up first: that costs tail latency, as separate checkout lines do.
 //!
 //! The same routing holds two kinds of connection ([`Open`]): sqlx's, for write
 //! transactions, and `tenancy::wire`'s, for reads; a server has one set of each.
@@ -31,16 +35,16 @@
 //! user opens a new one; connections older than `DB_MAX_LIFETIME_SECS` are replaced,
 //! which also resets their caches.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::oneshot;
 
 use crate::tenancy::TenantId;
 use crate::tenancy::wire::{WireConn, WireOptions};
@@ -87,7 +91,10 @@ impl<C: Open> Clone for TenantConns<C> {
 }
 
 struct Inner<C: Open> {
-    slots: Box<[Arc<Mutex<Slot<C>>>]>,
+    /// Held only to take or give back a slot, never across an `.await`.
+    state: Mutex<State<C>>,
+    /// How many slots there are (fixed).
+    size: usize,
     opts: C::Options,
     acquire_timeout: Duration,
     max_lifetime: Duration,
@@ -95,6 +102,21 @@ struct Inner<C: Open> {
     borrow_limit: usize,
     /// Connections open now (for `/metrics`).
     open: AtomicUsize,
+    next_waiter: AtomicU64,
+}
+
+struct State<C: Open> {
+    /// `Some` while the slot is idle, `None` while someone holds it.
+    idle: Vec<Option<Slot<C>>>,
+    /// Requests no idle slot could take, oldest first.
+    waiters: VecDeque<Waiter<C>>,
+}
+
+struct Waiter<C: Open> {
+    id: u64,
+    tenant: TenantId,
+    home: usize,
+    tx: oneshot::Sender<SlotGuard<C>>,
 }
 
 struct Slot<C> {
@@ -113,6 +135,27 @@ impl<C> Slot<C> {
         self.served.clear();
         self.borrowed = 0;
     }
+
+    /// Whether this connection may take a request of `tenant` (module docs).
+    fn may_serve(&self, tenant: &TenantId, home: usize, borrow_limit: usize) -> bool {
+        self.index == home || self.borrowed < borrow_limit || self.served.contains(tenant)
+    }
+}
+
+/// A slot taken out of the pool; dropping it gives it back (to the first waiter it may
+/// serve, else to the idle ones), wherever it is dropped — even inside a channel whose
+/// receiver gave up.
+struct SlotGuard<C: Open> {
+    slot: Option<Slot<C>>,
+    conns: TenantConns<C>,
+}
+
+impl<C: Open> Drop for SlotGuard<C> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.conns.give_back(slot);
+        }
+    }
 }
 
 /// Settings of [`TenantConns::new`].
@@ -127,62 +170,105 @@ impl<C: Open> TenantConns<C> {
     /// Connections open lazily, on first use.
     pub fn new(opts: C::Options, config: TenantConnsConfig) -> Self {
         let n = config.connections.max(1);
-        let slots = (0..n)
+        let idle = (0..n)
             .map(|index| {
-                Arc::new(Mutex::new(Slot {
+                Some(Slot {
                     index,
                     conn: None,
                     opened: Instant::now(),
                     served: HashSet::new(),
                     borrowed: 0,
-                }))
+                })
             })
             .collect();
         Self {
             inner: Arc::new(Inner {
-                slots,
+                state: Mutex::new(State {
+                    idle,
+                    waiters: VecDeque::new(),
+                }),
+                size: n,
                 opts,
                 acquire_timeout: config.acquire_timeout,
                 max_lifetime: config.max_lifetime,
                 borrow_limit: config.borrow_limit,
                 open: AtomicUsize::new(0),
+                next_waiter: AtomicU64::new(0),
             }),
         }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<C>> {
+        // A panic while holding the lock leaves the state consistent (each step is a
+        // single move), so a poisoned lock is still usable.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A connection for `tenant`: its home connection or one it may borrow (module
     /// docs), opened if need be. `PoolTimedOut` after `DB_ACQUIRE_TIMEOUT_MS`.
     pub async fn acquire(&self, tenant: &TenantId) -> Result<TenantConn<C>, sqlx::Error> {
         let inner = &self.inner;
-        let n = inner.slots.len();
-        let home = slot_of(tenant.as_str(), n);
+        let home = slot_of(tenant.as_str(), inner.size);
         let deadline = tokio::time::Instant::now() + inner.acquire_timeout;
-        let guard = match self.try_acquire(tenant, home) {
-            Some(g) => g,
-            None => tokio::time::timeout_at(deadline, inner.slots[home].clone().lock_owned())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?,
+        let taken = {
+            let mut state = self.state();
+            match self.take_idle(&mut state, tenant, home) {
+                Some(slot) => Ok(slot),
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    let id = inner.next_waiter.fetch_add(1, Ordering::Relaxed);
+                    state.waiters.push_back(Waiter {
+                        id,
+                        tenant: tenant.clone(),
+                        home,
+                        tx,
+                    });
+                    Err((id, rx))
+                }
+            }
+        };
+        let guard = match taken {
+            Ok(slot) => SlotGuard {
+                slot: Some(slot),
+                conns: self.clone(),
+            },
+            Err((id, mut rx)) => match tokio::time::timeout_at(deadline, &mut rx).await {
+                Ok(Ok(guard)) => guard,
+                // Not reached: a waiter's sender is dropped only after sending.
+                Ok(Err(_)) => return Err(sqlx::Error::PoolTimedOut),
+                Err(_) => {
+                    // Timed out: leave the queue, unless a slot was sent meanwhile.
+                    self.state().waiters.retain(|w| w.id != id);
+                    match rx.try_recv() {
+                        Ok(guard) => guard,
+                        Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                    }
+                }
+            },
         };
         let mut conn = TenantConn {
             guard,
             tenant: tenant.clone(),
-            conns: self.clone(),
         };
-        if conn
-            .guard
+        let slot = conn.slot_mut();
+        if slot
             .conn
             .as_ref()
-            .is_some_and(|c| !c.is_usable() || conn.guard.opened.elapsed() > inner.max_lifetime)
+            .is_some_and(|c| !c.is_usable() || slot.opened.elapsed() > inner.max_lifetime)
         {
             conn.discard();
         }
-        if conn.guard.conn.is_none() {
+        if conn.slot_mut().conn.is_none() {
             let opened = tokio::time::timeout_at(deadline, C::open(&inner.opts))
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            conn.guard.conn = Some(opened);
-            conn.guard.opened = Instant::now();
-            conn.guard.reset();
+            let slot = conn.slot_mut();
+            slot.conn = Some(opened);
+            slot.opened = Instant::now();
+            slot.reset();
             inner.open.fetch_add(1, Ordering::Relaxed);
         }
         Ok(conn)
@@ -191,44 +277,67 @@ impl<C: Open> TenantConns<C> {
     /// Without waiting: the home connection if idle, else an idle one that has served
     /// `tenant`, else an idle one that has served fewer other homes' tenants than the
     /// borrowing limit.
-    fn try_acquire(&self, tenant: &TenantId, home: usize) -> Option<OwnedMutexGuard<Slot<C>>> {
-        let slots = &self.inner.slots;
-        if let Ok(g) = slots[home].clone().try_lock_owned() {
-            return Some(g);
+    fn take_idle(&self, state: &mut State<C>, tenant: &TenantId, home: usize) -> Option<Slot<C>> {
+        let n = state.idle.len();
+        if state.idle[home].is_some() {
+            return state.idle[home].take();
         }
         let mut fallback = None;
-        for i in 1..slots.len() {
-            let Ok(g) = slots[(home + i) % slots.len()].clone().try_lock_owned() else {
+        for i in 1..n {
+            let at = (home + i) % n;
+            let Some(slot) = &state.idle[at] else {
                 continue;
             };
-            if g.served.contains(tenant) {
-                return Some(g);
+            if slot.served.contains(tenant) {
+                return state.idle[at].take();
             }
-            if fallback.is_none() && g.borrowed < self.inner.borrow_limit {
-                fallback = Some(g); // keep looking for one that has served the tenant
+            if fallback.is_none() && slot.borrowed < self.inner.borrow_limit {
+                fallback = Some(at); // keep looking for one that has served the tenant
             }
         }
-        fallback
+        fallback.and_then(|at| state.idle[at].take())
+    }
+
+    /// A slot coming back: to the first waiter it may serve, else idle.
+    fn give_back(&self, slot: Slot<C>) {
+        let mut slot = slot;
+        let mut state = self.state();
+        let limit = self.inner.borrow_limit;
+        let mut i = 0;
+        while i < state.waiters.len() {
+            let w = &state.waiters[i];
+            if !slot.may_serve(&w.tenant, w.home, limit) {
+                i += 1;
+                continue;
+            }
+            let w = state.waiters.remove(i).expect("index in range");
+            let guard = SlotGuard {
+                slot: Some(slot),
+                conns: self.clone(),
+            };
+            match w.tx.send(guard) {
+                Ok(()) => return,
+                // That waiter gave up: take the slot back without dropping the guard
+                // here (its drop would give it back again, under this lock).
+                Err(mut guard) => slot = guard.slot.take().expect("just put there"),
+            }
+        }
+        let index = slot.index;
+        state.idle[index] = Some(slot);
     }
 
     /// (open, in use, maximum) connections, for `/metrics`.
     pub fn stats(&self) -> (usize, usize, usize) {
-        let busy = self
-            .inner
-            .slots
-            .iter()
-            .filter(|s| s.try_lock().is_err())
-            .count();
+        let busy = self.state().idle.iter().filter(|s| s.is_none()).count();
         let open = self.inner.open.load(Ordering::Relaxed);
-        (open, busy.min(open), self.inner.slots.len())
+        (open, busy.min(open), self.inner.size)
     }
 }
 
 /// One tenant connection, held until dropped; derefs to the connection.
 pub struct TenantConn<C: Open = PgConnection> {
-    guard: OwnedMutexGuard<Slot<C>>,
+    guard: SlotGuard<C>,
     tenant: TenantId,
-    conns: TenantConns<C>,
 }
 
 impl<C: Open> TenantConn<C> {
@@ -237,37 +346,48 @@ impl<C: Open> TenantConn<C> {
         &self.tenant
     }
 
+    fn slot_mut(&mut self) -> &mut Slot<C> {
+        self.guard.slot.as_mut().expect("held until dropped")
+    }
+
+    fn slot(&self) -> &Slot<C> {
+        self.guard.slot.as_ref().expect("held until dropped")
+    }
+
     /// Records that this connection served its tenant (its reads are prepared here).
     pub fn served(&mut self) {
-        let slot = &mut *self.guard;
-        if !slot.served.contains(&self.tenant) {
-            slot.served.insert(self.tenant.clone());
-            if slot_of(self.tenant.as_str(), self.conns.inner.slots.len()) != slot.index {
+        let n = self.guard.conns.inner.size;
+        let tenant = self.tenant.clone();
+        let slot = self.slot_mut();
+        if !slot.served.contains(&tenant) {
+            if slot_of(tenant.as_str(), n) != slot.index {
                 slot.borrowed += 1;
             }
+            slot.served.insert(tenant);
         }
     }
 
     /// Closes the connection (it failed, or is in an unknown state): the next user of
     /// this slot opens a new one.
     pub fn discard(&mut self) {
-        if self.guard.conn.take().is_some() {
-            self.conns.inner.open.fetch_sub(1, Ordering::Relaxed);
+        let slot = self.guard.slot.as_mut().expect("held until dropped");
+        if slot.conn.take().is_some() {
+            self.guard.conns.inner.open.fetch_sub(1, Ordering::Relaxed);
         }
-        self.guard.reset();
+        slot.reset();
     }
 }
 
 impl<C: Open> Deref for TenantConn<C> {
     type Target = C;
     fn deref(&self) -> &C {
-        self.guard.conn.as_ref().expect("open until discarded")
+        self.slot().conn.as_ref().expect("open until discarded")
     }
 }
 
 impl<C: Open> DerefMut for TenantConn<C> {
     fn deref_mut(&mut self) -> &mut C {
-        self.guard.conn.as_mut().expect("open until discarded")
+        self.slot_mut().conn.as_mut().expect("open until discarded")
     }
 }
 
@@ -316,56 +436,176 @@ mod tests {
         TenantId::parse(s).unwrap()
     }
 
+    /// Takes slot `i` out of the pool as a user would (busy until the guard drops).
+    fn hold(c: &TenantConns<PgConnection>, i: usize) -> SlotGuard<PgConnection> {
+        let slot = c.state().idle[i].take().expect("idle");
+        SlotGuard {
+            slot: Some(slot),
+            conns: c.clone(),
+        }
+    }
+
+    fn edit(c: &TenantConns<PgConnection>, i: usize, f: impl FnOnce(&mut Slot<PgConnection>)) {
+        f(c.state().idle[i].as_mut().expect("idle"));
+    }
+
+    fn take(c: &TenantConns<PgConnection>, t: &TenantId) -> Option<Slot<PgConnection>> {
+        let home = slot_of(t.as_str(), c.inner.size);
+        let mut state = c.state();
+        c.take_idle(&mut state, t, home)
+    }
+
     #[tokio::test]
     async fn a_busy_home_lends_to_a_connection_that_served_the_tenant_first() {
         let c = conns(4, 2);
         let t = tid("univ_a");
         let home = slot_of(t.as_str(), 4);
-        let _busy = c.inner.slots[home].clone().try_lock_owned().unwrap();
+        let _busy = hold(&c, home);
         // One idle connection under the limit, one that served the tenant.
         let served = (home + 2) % 4;
-        c.inner.slots[served]
-            .try_lock()
-            .unwrap()
-            .served
-            .insert(t.clone());
+        edit(&c, served, |s| {
+            s.served.insert(t.clone());
+        });
         for other in [(home + 1) % 4, (home + 3) % 4] {
-            let mut s = c.inner.slots[other].try_lock().unwrap();
-            s.served.insert(tid("x1"));
-            s.borrowed = 1;
+            edit(&c, other, |s| {
+                s.served.insert(tid("x1"));
+                s.borrowed = 1;
+            });
         }
-        let g = c.try_acquire(&t, home).expect("an idle connection");
+        let slot = take(&c, &t).expect("an idle connection");
         assert!(
-            g.served.contains(&t),
+            slot.served.contains(&t),
             "took a connection that had not served it"
         );
     }
 
     #[tokio::test]
-    async fn full_connections_do_not_take_new_tenants_and_the_request_waits_for_home() {
+    async fn full_connections_do_not_take_new_tenants_and_the_request_waits() {
         let c = conns(3, 1);
         let t = tid("univ_b");
         let home = slot_of(t.as_str(), 3);
-        let busy = c.inner.slots[home].clone().try_lock_owned().unwrap();
+        let busy = hold(&c, home);
         for i in 1..3 {
-            let mut s = c.inner.slots[(home + i) % 3].try_lock().unwrap();
-            s.served.insert(tid("x2"));
-            s.borrowed = 1;
+            edit(&c, (home + i) % 3, |s| {
+                s.served.insert(tid("x2"));
+                s.borrowed = 1;
+            });
         }
-        assert!(c.try_acquire(&t, home).is_none());
-        // Waiting for the home connection times out while it stays busy (503 upstream).
+        assert!(take(&c, &t).is_none());
+        // Waiting times out while no connection may take it (503 upstream), and the
+        // waiter leaves the queue.
         let err = c.acquire(&t).await.err().expect("timed out");
         assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err:?}");
+        assert!(c.state().waiters.is_empty());
         // A connection back under the limit takes the tenant.
         let under = (home + 2) % 3;
-        c.inner.slots[under].try_lock().unwrap().borrowed = 0;
-        let g = c
-            .try_acquire(&t, home)
-            .expect("the connection under the limit");
-        assert_eq!(g.index, under);
-        drop(g);
+        edit(&c, under, |s| s.borrowed = 0);
+        let slot = take(&c, &t).expect("the connection under the limit");
+        assert_eq!(slot.index, under);
+        c.give_back(slot);
         drop(busy);
-        // Free again: the home connection is taken (and fails to connect here).
-        assert!(c.try_acquire(&t, home).is_some());
+        // Free again: the home connection is taken first.
+        assert_eq!(take(&c, &t).map(|s| s.index), Some(home));
+    }
+
+    /// A tenant whose home among `n` is `home`.
+    fn homed(n: usize, home: usize, skip: &str) -> TenantId {
+        (0..)
+            .map(|i| format!("h{home}_{i}"))
+            .find(|t| t != skip && slot_of(t, n) == home)
+            .map(|t| tid(&t))
+            .unwrap()
+    }
+
+    /// `acquire` of `t` on its own task: which slot it was handed (the connection then
+    /// fails to open: no server here), or a timeout.
+    fn wait_for(c: &TenantConns<PgConnection>, t: &TenantId) -> tokio::task::JoinHandle<bool> {
+        let (c, t) = (c.clone(), t.clone());
+        tokio::spawn(async move {
+            match c.acquire(&t).await {
+                Err(sqlx::Error::PoolTimedOut) => false,
+                Err(_) => true, // handed a slot, then could not connect
+                Ok(_) => unreachable!("nothing listens on port 1"),
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_connection_coming_back_goes_to_the_first_waiter_it_may_serve() {
+        let c = TenantConns::<PgConnection>::new(
+            "postgres://nobody@127.0.0.1:1/none".parse().unwrap(),
+            TenantConnsConfig {
+                connections: 2,
+                acquire_timeout: Duration::from_secs(10),
+                max_lifetime: Duration::from_secs(60),
+                borrow_limit: 1,
+            },
+        );
+        let a = homed(2, 0, "");
+        let b = homed(2, 1, "");
+        let mut held: Vec<_> = (0..2).map(|i| hold(&c, i)).collect();
+        for g in &mut held {
+            let s = g.slot.as_mut().unwrap();
+            s.served.insert(tid("x3"));
+            s.borrowed = 1; // full: each takes only its own tenants
+        }
+        let queued = |n| {
+            let c = c.clone();
+            async move {
+                while c.state().waiters.len() != n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let wait_a = wait_for(&c, &a);
+        queued(1).await;
+        let wait_b = wait_for(&c, &b);
+        queued(2).await;
+        // b's home comes back: a waits longer but may not take it, b may.
+        drop(held.pop());
+        assert!(wait_b.await.unwrap(), "b was handed its home");
+        assert_eq!(c.state().waiters.len(), 1);
+        // b's connection failed and came back: still not for a, so it stays idle.
+        assert!(c.state().idle[1].is_some());
+        // a's home comes back: a gets it.
+        drop(held.pop());
+        assert!(wait_a.await.unwrap(), "a was handed its home");
+
+        // Under the borrowing limit a connection goes to the oldest waiter, home or not.
+        let mut held: Vec<_> = (0..2).map(|i| hold(&c, i)).collect();
+        for g in &mut held {
+            g.slot.as_mut().unwrap().borrowed = 0;
+        }
+        let a2 = homed(2, 0, a.as_str());
+        let wait_a2 = wait_for(&c, &a2);
+        queued(1).await;
+        let wait_b2 = wait_for(&c, &b);
+        queued(2).await;
+        drop(held.pop()); // slot 1, under the limit: not a2's home
+        assert!(
+            wait_a2.await.unwrap(),
+            "the oldest waiter took a connection it may borrow"
+        );
+        drop(held.pop());
+        assert!(wait_b2.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_slot_sent_to_a_waiter_that_gave_up_comes_back() {
+        let c = conns(1, 1);
+        let t = tid("univ_e");
+        let busy = hold(&c, 0);
+        let c2 = c.clone();
+        let t2 = t.clone();
+        let waiter = tokio::spawn(async move { c2.acquire(&t2).await.map(|_| ()) });
+        while c.state().waiters.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        waiter.abort();
+        let _ = waiter.await;
+        drop(busy); // its waiter is gone: the slot goes back to the idle ones
+        assert!(c.state().idle[0].is_some());
+        assert!(c.state().waiters.is_empty());
+        assert_eq!(c.stats().1, 0);
     }
 }
