@@ -32,7 +32,8 @@
 //! (`tenancy::conn::read`) and a write transaction is finished or rolled back before
 //! its guard is dropped (`tenancy::conn::TenantTx`), so there is nothing to check.
 //! A connection that failed (not an SQL error: I/O, protocol) is closed and the next
-//! user opens a new one; connections older than `DB_MAX_LIFETIME_SECS` are replaced,
+//! user opens a new one; connections older than `DB_MAX_LIFETIME_SECS` (less a random
+//! part of up to a quarter, so that they are not all replaced at once) are replaced,
 //! which also resets their caches.
 
 use std::collections::{HashSet, VecDeque};
@@ -124,6 +125,10 @@ struct Slot<C> {
     index: usize,
     conn: Option<C>,
     opened: Instant,
+    /// When it is replaced: `DB_MAX_LIFETIME_SECS` less up to a quarter, drawn at
+    /// random for each connection, so that connections opened together (at start-up)
+    /// are not all replaced, and all start with cold caches, at the same moment.
+    lifetime: Duration,
     /// Tenants this connection has served since it was opened.
     served: HashSet<TenantId>,
     /// How many of them have another home.
@@ -176,6 +181,7 @@ impl<C: Open> TenantConns<C> {
                     index,
                     conn: None,
                     opened: Instant::now(),
+                    lifetime: config.max_lifetime,
                     served: HashSet::new(),
                     borrowed: 0,
                 })
@@ -257,7 +263,7 @@ impl<C: Open> TenantConns<C> {
         if slot
             .conn
             .as_ref()
-            .is_some_and(|c| !c.is_usable() || slot.opened.elapsed() > inner.max_lifetime)
+            .is_some_and(|c| !c.is_usable() || slot.opened.elapsed() > slot.lifetime)
         {
             conn.discard();
         }
@@ -268,6 +274,7 @@ impl<C: Open> TenantConns<C> {
             let slot = conn.slot_mut();
             slot.conn = Some(opened);
             slot.opened = Instant::now();
+            slot.lifetime = jittered(inner.max_lifetime);
             slot.reset();
             inner.open.fetch_add(1, Ordering::Relaxed);
         }
@@ -391,6 +398,11 @@ impl<C: Open> DerefMut for TenantConn<C> {
     }
 }
 
+/// `lifetime` less a random part of up to a quarter of it.
+fn jittered(lifetime: Duration) -> Duration {
+    lifetime.mul_f64(1.0 - rand::random::<f64>() * 0.25)
+}
+
 /// Which of `n` connections is `tenant`'s home. Only stable within one build, which is
 /// all that is needed: each replica routes on its own.
 fn slot_of(tenant: &str, n: usize) -> usize {
@@ -418,6 +430,16 @@ mod tests {
             assert!((2_250..=2_750).contains(&c), "{counts:?}");
         }
         assert_eq!(slot_of("anything", 1), 0);
+    }
+
+    #[test]
+    fn lifetimes_are_spread_over_the_last_quarter() {
+        let full = Duration::from_secs(600);
+        let drawn: Vec<Duration> = (0..200).map(|_| jittered(full)).collect();
+        assert!(drawn.iter().all(|d| *d <= full && *d >= full.mul_f64(0.75)));
+        let (min, max) = (drawn.iter().min().unwrap(), drawn.iter().max().unwrap());
+        assert!(*max - *min > Duration::from_secs(60), "{min:?}..{max:?}");
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 
     fn conns(n: usize, borrow_limit: usize) -> TenantConns<PgConnection> {
