@@ -268,15 +268,29 @@ impl<C: Open> TenantConns<C> {
             conn.discard();
         }
         if conn.slot_mut().conn.is_none() {
-            let opened = tokio::time::timeout_at(deadline, C::open(&inner.opts))
+            // Opened on a task of its own, holding the slot: a request dropped meanwhile
+            // does not abort it (an aborted open costs Postgres a backend start for
+            // nothing, and the next user starts over).
+            let conns = self.clone();
+            let TenantConn { guard, tenant } = conn;
+            let task = tokio::spawn(async move {
+                let mut guard = guard;
+                let inner = &conns.inner;
+                let opened = tokio::time::timeout_at(deadline, C::open(&inner.opts))
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                let slot = guard.slot.as_mut().expect("held");
+                slot.conn = Some(opened);
+                slot.opened = Instant::now();
+                slot.lifetime = jittered(inner.max_lifetime);
+                slot.reset();
+                inner.open.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, sqlx::Error>(guard)
+            });
+            let guard = task
                 .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            let slot = conn.slot_mut();
-            slot.conn = Some(opened);
-            slot.opened = Instant::now();
-            slot.lifetime = jittered(inner.max_lifetime);
-            slot.reset();
-            inner.open.fetch_add(1, Ordering::Relaxed);
+                .map_err(|e| sqlx::Error::Protocol(format!("opening a connection: {e}")))??;
+            return Ok(TenantConn { guard, tenant });
         }
         Ok(conn)
     }

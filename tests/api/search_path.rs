@@ -538,3 +538,38 @@ async fn reads_through_sqlx_give_the_same_answers() {
         }
     }
 }
+
+/// A request dropped while its connection is being opened does not abort the open:
+/// the connection is kept for the next user (an aborted open costs Postgres a backend
+/// start for nothing, and under cancellations the next user would start over).
+#[tokio::test]
+async fn an_open_is_finished_when_its_request_goes_away() {
+    use mtpaas::tenancy::TenantConns;
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenancy::wire::{WireConn, WireOptions};
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::parse("open_a").unwrap();
+    let opts =
+        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
+    for _ in 0..5 {
+        let conns: TenantConns<WireConn> = TenantConns::new(
+            opts.clone(),
+            TenantConnsConfig {
+                connections: 1,
+                acquire_timeout: Duration::from_secs(5),
+                max_lifetime: Duration::from_secs(600),
+                borrow_limit: 200,
+            },
+        );
+        let cut = tokio::time::timeout(Duration::from_micros(300), conns.acquire(&tenant)).await;
+        assert!(cut.is_err(), "opened within 300 µs");
+        let mut waited = 0;
+        while conns.stats().0 == 0 && waited < 50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += 1;
+        }
+        assert_eq!(conns.stats().0, 1, "the open was aborted");
+        let mut c = conns.acquire(&tenant).await.unwrap();
+        assert_eq!(c.current_search_path().await.unwrap(), "\"$user\", public");
+    }
+}
