@@ -8,11 +8,12 @@
 //! with `COMMIT` or `ROLLBACK`, never later. Tenant connections are held by
 //! `tenancy::pools::TenantConns` (a pool's connections are handled the same way); a
 //! connection goes to its next user only in one of these ways:
-//! 1. A read ([`read`], [`read_wire`]) finished: its one message was one implicit transaction, over
-//!    when Postgres answered. Reads run on a task of their own, so a request dropped
-//!    meanwhile does not cut the message short; if a read's future is dropped anyway,
-//!    the server still finishes the message as one transaction, and the next use of the
-//!    connection first drains the replies left pending.
+//! 1. A read ([`read`], [`read_wire`]) finished: its one message was one implicit
+//!    transaction, over when Postgres answered. A read dropped mid-message (the request
+//!    went away) is still one transaction on the server; its connection goes on only
+//!    after the rest of the reply is read — by a task started on drop for a read
+//!    connection ([`read_tenant`]; closed if that fails), by the next use for sqlx
+//!    (whose reads run on a task of their own, so this is rare).
 //! 2. [`TenantTx::commit`] / [`TenantTx::rollback`] finished: the transaction is over, so
 //!    the path is back to the connection's default.
 //! 3. The `TenantTx` is dropped with its transaction possibly open — a handler error, a
@@ -81,7 +82,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::tenancy::directory::TenantStatus;
 use crate::tenancy::id::TenantId;
-use crate::tenancy::pools::TenantConn;
+use crate::tenancy::pools::{TenantConn, TenantConns};
 use crate::tenancy::resolve::ResolvedTenant;
 use crate::tenancy::wire::{WireConn, WireRow};
 
@@ -249,6 +250,52 @@ pub async fn read_wire(
         Err(_) => {}
     }
     result
+}
+
+/// Takes a read connection for `tenant` and runs `read` on it ([`read_wire`]). When
+/// this future is dropped mid-read (the request went away, a timeout fired), the
+/// connection is not handed on half-read: a task reads the rest of the reply
+/// ([`WireConn::finish`]) and then gives it back, or closes it if that fails or takes
+/// more than a few seconds. So the read needs no task of its own.
+pub async fn read_tenant(
+    conns: &TenantConns<WireConn>,
+    tenant: &TenantId,
+    read: &PreparedRead,
+    args: &[Option<i64>],
+) -> Result<Vec<WireRow>, sqlx::Error> {
+    let mut guard = FinishOnDrop(Some(conns.acquire(tenant).await?));
+    let conn = guard.0.as_mut().expect("set above");
+    let result = read_wire(conn, read, args).await;
+    drop(guard.0.take()); // done: back at once
+    result
+}
+
+/// Holds a read connection; dropped with a read in flight, finishes it (see
+/// [`read_tenant`]).
+struct FinishOnDrop(Option<TenantConn<WireConn>>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        if conn.is_usable() {
+            return; // nothing in flight: back as is
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let finished = tokio::time::timeout(ROLLBACK_TIMEOUT, conn.finish())
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                    if !finished {
+                        conn.discard();
+                    }
+                });
+            }
+            Err(_) => conn.discard(),
+        }
+    }
 }
 
 /// The connection cannot be used again: I/O or protocol trouble, or Postgres ending

@@ -22,9 +22,10 @@
 //! The statements prepared on it (`"<read>:<tenant>"`, each prepared under its tenant's
 //! path in the same message as its first use, with its result columns' types), and
 //! whether a message is in flight: a read whose future was dropped before its
-//! `ReadyForQuery` leaves the connection unusable ([`WireConn::is_usable`]), and its
-//! holder (`tenancy::pools::TenantConns`) closes it. Reads run on a task of their own
-//! (`auth::user`), so that only happens when the runtime shuts down.
+//! `ReadyForQuery` leaves the connection unusable ([`WireConn::is_usable`]) until the
+//! rest of the reply is read ([`WireConn::finish`], which `tenancy::conn::read_tenant`
+//! runs on a task when a request is dropped mid-read); one that cannot be finished is
+//! closed by its holder (`tenancy::pools::TenantConns`).
 //!
 //! # Scope
 //!
@@ -144,8 +145,19 @@ pub struct WireConn {
     wbuf: BytesMut,
     /// Statements prepared here, by name, with their result columns' types.
     prepared: HashMap<String, Arc<[Type]>>,
-    /// A message was sent and its `ReadyForQuery` has not been read.
+    /// A message is being sent or its `ReadyForQuery` has not been read.
     in_flight: bool,
+    /// The read in flight, for [`WireConn::finish`].
+    pending: Option<Pending>,
+}
+
+/// A read whose reply has not been read (yet).
+struct Pending {
+    name: String,
+    /// Its result columns when the statement was already prepared here.
+    known: Option<Arc<[Type]>>,
+    /// The whole message was written.
+    sent: bool,
 }
 
 /// An error Postgres answered with (`ErrorResponse`), as sqlx reports its own.
@@ -229,6 +241,7 @@ impl WireConn {
             wbuf: BytesMut::with_capacity(1024),
             prepared: HashMap::new(),
             in_flight: true,
+            pending: None,
         };
         let params = [
             ("user", opts.user.as_str()),
@@ -327,9 +340,29 @@ impl WireConn {
         }
     }
 
-    /// False after a message was cut short (its future dropped): close it.
+    /// False after a message was cut short (its future dropped) and not finished
+    /// ([`Self::finish`]): close it.
     pub fn is_usable(&self) -> bool {
         !self.in_flight
+    }
+
+    /// Reads the rest of the reply of a read that was cut short (its future dropped
+    /// after the message was sent), so that the connection can be used again; an
+    /// error when that is not possible (the message was cut short while being sent,
+    /// or the connection failed): close it then.
+    pub async fn finish(&mut self) -> Result<(), sqlx::Error> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        match &self.pending {
+            Some(p) if p.sent => {}
+            _ => return Err(protocol("a message was cut short while being sent")),
+        }
+        match self.receive().await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(_)) => Ok(()), // the read failed; the connection did not
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs `read` under `tenant`'s path with integer arguments (`None` is NULL):
@@ -386,8 +419,27 @@ impl WireConn {
         encode(frontend::execute("", 0, w))?;
         frontend::sync(w);
         self.in_flight = true;
+        self.pending = Some(Pending {
+            name: name.to_owned(),
+            known,
+            sent: false,
+        });
         self.send().await?;
+        if let Some(p) = &mut self.pending {
+            p.sent = true;
+        }
+        self.receive().await
+    }
 
+    /// The reply to the read in flight (`self.pending`), up to its `ReadyForQuery`.
+    async fn receive(&mut self) -> Result<Vec<WireRow>, sqlx::Error> {
+        // Kept in `self.pending` until the reply is read: a read dropped meanwhile is
+        // finished from it.
+        let (name, known) = match &self.pending {
+            Some(p) => (p.name.clone(), p.known.clone()),
+            None => return Err(protocol("no read in flight")),
+        };
+        let name = name.as_str();
         let mut columns = known;
         let mut parsed = false;
         let mut error = None;
@@ -426,6 +478,7 @@ impl WireConn {
             }
         }
         self.in_flight = false;
+        self.pending = None;
         // A statement parsed here stays prepared even when a later step failed and
         // the transaction was rolled back (prepared statements are not transactional).
         if parsed {

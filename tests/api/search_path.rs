@@ -573,3 +573,62 @@ async fn an_open_is_finished_when_its_request_goes_away() {
         assert_eq!(c.current_search_path().await.unwrap(), "\"$user\", public");
     }
 }
+
+/// A read dropped while Postgres runs it (the request went away) is finished on a task:
+/// the same connection, clean, goes to the next user; nothing is reopened.
+#[tokio::test]
+async fn a_dropped_read_is_finished_and_its_connection_kept() {
+    use mtpaas::tenancy::TenantConns;
+    use mtpaas::tenancy::conn::{PreparedRead, read_tenant};
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenancy::wire::{WireConn, WireOptions};
+    const SLOW: PreparedRead = PreparedRead {
+        name: "slow",
+        params: &[Type::INT8],
+        sql: "SELECT pg_backend_pid()::bigint, count(*) FROM user_mst, pg_sleep(0.2) WHERE id = $1",
+    };
+    const EMAILS: PreparedRead = PreparedRead {
+        name: "emails",
+        params: &[Type::INT8],
+        sql: "SELECT email, pg_backend_pid()::bigint FROM user_mst WHERE id >= $1 ORDER BY id",
+    };
+    let app = TestApp::spawn().await;
+    app.create_tenant("fin_a", 1).await;
+    app.create_tenant("fin_b", 2).await;
+    let (a, b) = (
+        TenantId::parse("fin_a").unwrap(),
+        TenantId::parse("fin_b").unwrap(),
+    );
+    let opts =
+        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
+    let conns: TenantConns<WireConn> = TenantConns::new(
+        opts,
+        TenantConnsConfig {
+            connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            max_lifetime: Duration::from_secs(600),
+            borrow_limit: 200,
+        },
+    );
+    let first = read_tenant(&conns, &a, &EMAILS, &[Some(1)]).await.unwrap();
+    let pid: i64 = first[0].get(1).unwrap();
+    for round in 0..6u64 {
+        // Prepared (after the first round) and not: cut while Postgres sleeps.
+        let cut = Duration::from_millis(20 + round * 15);
+        let slow = read_tenant(&conns, &a, &SLOW, &[Some(1)]);
+        assert!(tokio::time::timeout(cut, slow).await.is_err());
+        // The next user waits for the finishing task, then gets the same backend with
+        // no path set and its own tenant's rows.
+        let rows = read_tenant(&conns, &b, &EMAILS, &[Some(1)]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<String>(0).unwrap(), "admin@fin_b.ac.kr");
+        assert_eq!(
+            rows[0].get::<i64>(1).unwrap(),
+            pid,
+            "round {round}: reopened"
+        );
+        let mut c = conns.acquire(&a).await.unwrap();
+        assert_eq!(c.current_search_path().await.unwrap(), "\"$user\", public");
+    }
+    assert_eq!(conns.stats().0, 1);
+}
