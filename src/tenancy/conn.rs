@@ -12,8 +12,8 @@
 //!    transaction, over when Postgres answered. A read dropped mid-message (the request
 //!    went away) is still one transaction on the server; its connection goes on only
 //!    after the rest of the reply is read — by a task started on drop for a read
-//!    connection ([`read_tenant`]; closed if that fails), by the next use for sqlx
-//!    (whose reads run on a task of their own, so this is rare).
+//!    connection ([`read_tenant`]; closed if that fails); a sqlx connection is closed
+//!    by its next user instead (its reads run on a task of their own, so this is rare).
 //! 2. [`TenantTx::commit`] / [`TenantTx::rollback`] finished: the transaction is over, so
 //!    the path is back to the connection's default.
 //! 3. The `TenantTx` is dropped with its transaction possibly open — a handler error, a
@@ -226,7 +226,11 @@ pub async fn read(
     read: &PreparedRead,
     args: &[Option<i64>],
 ) -> Result<Vec<PgRow>, sqlx::Error> {
+    // Dropped before its end, the read leaves replies on the wire that sqlx would hand
+    // to the next user's query: the connection is closed instead (`TenantConns`).
+    conn.begin_message();
     let result = read_on(conn, read, args).await;
+    conn.end_message();
     match &result {
         Ok(_) => conn.served(),
         Err(e) if connection_failed(e) => conn.discard(),

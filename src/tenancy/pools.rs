@@ -129,6 +129,9 @@ struct Slot<C> {
     /// random for each connection, so that connections opened together (at start-up)
     /// are not all replaced, and all start with cold caches, at the same moment.
     lifetime: Duration,
+    /// A message was started on it and not seen to its end ([`TenantConn::begin_message`]):
+    /// its next user closes it rather than read another user's leftover replies.
+    interrupted: bool,
     /// Tenants this connection has served since it was opened.
     served: HashSet<TenantId>,
     /// How many of them have another home.
@@ -182,6 +185,7 @@ impl<C: Open> TenantConns<C> {
                     conn: None,
                     opened: Instant::now(),
                     lifetime: config.max_lifetime,
+                    interrupted: false,
                     served: HashSet::new(),
                     borrowed: 0,
                 })
@@ -260,11 +264,9 @@ impl<C: Open> TenantConns<C> {
             tenant: tenant.clone(),
         };
         let slot = conn.slot_mut();
-        if slot
-            .conn
-            .as_ref()
-            .is_some_and(|c| !c.is_usable() || slot.opened.elapsed() > slot.lifetime)
-        {
+        if slot.conn.as_ref().is_some_and(|c| {
+            slot.interrupted || !c.is_usable() || slot.opened.elapsed() > slot.lifetime
+        }) {
             conn.discard();
         }
         if conn.slot_mut().conn.is_none() {
@@ -388,6 +390,17 @@ impl<C: Open> TenantConn<C> {
         }
     }
 
+    /// Marks a message as started: until [`Self::end_message`], the connection counts
+    /// as interrupted, and a next user closes it (a future dropped mid-message).
+    pub fn begin_message(&mut self) {
+        self.slot_mut().interrupted = true;
+    }
+
+    /// The message started by [`Self::begin_message`] was seen to its end.
+    pub fn end_message(&mut self) {
+        self.slot_mut().interrupted = false;
+    }
+
     /// Closes the connection (it failed, or is in an unknown state): the next user of
     /// this slot opens a new one.
     pub fn discard(&mut self) {
@@ -395,6 +408,7 @@ impl<C: Open> TenantConn<C> {
         if slot.conn.take().is_some() {
             self.guard.conns.inner.open.fetch_sub(1, Ordering::Relaxed);
         }
+        slot.interrupted = false;
         slot.reset();
     }
 }
