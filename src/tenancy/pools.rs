@@ -34,7 +34,8 @@
 //! A connection that failed (not an SQL error: I/O, protocol) is closed and the next
 //! user opens a new one; connections older than `DB_MAX_LIFETIME_SECS` (less a random
 //! part of up to a quarter, so that they are not all replaced at once) are replaced,
-//! which also resets their caches.
+//! which also resets their caches. A connection is opened on a task of its own that
+//! holds its slot, so a request that goes away meanwhile does not abort the open.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
