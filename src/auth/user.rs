@@ -117,30 +117,33 @@ impl TenantUser {
         self.run(read, args).await
     }
 
-    /// Runs `read` over a read connection (`tenancy::wire`; a read cut short by the
-    /// request going away is finished on drop: `conn::read_tenant`), or through sqlx
-    /// when there are none, on a task of its own so that it runs to its end (a few
-    /// milliseconds) even when the request is dropped meanwhile: either way the
-    /// connection goes back between messages, never half sent or half read.
+    /// Runs `read` over a read connection (`tenancy::wire`), or through sqlx when there
+    /// are none, on a task of its own so that it runs to its end (a few milliseconds)
+    /// even when the request is dropped meanwhile: the connection goes back between
+    /// messages, never half sent or half read (were the task itself dropped mid-read,
+    /// `conn::read_tenant` finishes the read on drop). Reads in the request's own task
+    /// measured worse in full benchmark runs (p99 1.38x and 1.69x the baseline against
+    /// 0.91x: BENCHMARKS.md).
     async fn run<T: ReadRow>(
         &self,
         read: &'static PreparedRead,
         args: Vec<Option<i64>>,
     ) -> Result<Vec<T>> {
-        if let Some(reads) = &self.reads {
-            let rows = conn::read_tenant(reads, &self.tenant, read, &args).await?;
-            return Ok(rows
-                .iter()
-                .map(T::from_wire_row)
-                .collect::<Result<_, _>>()?);
-        }
         let tenant = self.tenant.clone();
-        let conns = self.conns.clone();
-        let task = tokio::spawn(async move {
-            let mut conn = conns.acquire(&tenant).await?;
-            let rows = conn::read(&mut conn, read, &args).await?;
-            rows.iter().map(T::from_row).collect::<Result<_, _>>()
-        });
+        let task = match self.reads.clone() {
+            Some(reads) => tokio::spawn(async move {
+                let rows = conn::read_tenant(&reads, &tenant, read, &args).await?;
+                rows.iter().map(T::from_wire_row).collect::<Result<_, _>>()
+            }),
+            None => {
+                let conns = self.conns.clone();
+                tokio::spawn(async move {
+                    let mut conn = conns.acquire(&tenant).await?;
+                    let rows = conn::read(&mut conn, read, &args).await?;
+                    rows.iter().map(T::from_row).collect::<Result<_, _>>()
+                })
+            }
+        };
         let rows = task
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("tenant read task failed: {e}")))??;

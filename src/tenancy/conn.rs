@@ -260,7 +260,7 @@ pub async fn read_wire(
 /// this future is dropped mid-read (the request went away, a timeout fired), the
 /// connection is not handed on half-read: a task reads the rest of the reply
 /// ([`WireConn::finish`]) and then gives it back, or closes it if that fails or takes
-/// more than a few seconds. So the read needs no task of its own.
+/// more than a few seconds. (`auth::user` also runs each read on a task of its own.)
 pub async fn read_tenant(
     conns: &TenantConns<WireConn>,
     tenant: &TenantId,
