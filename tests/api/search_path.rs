@@ -321,9 +321,9 @@ async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail
 #[tokio::test]
 async fn wire_reads_set_the_tenant_path_for_their_message_only() {
     use mtpaas::tenancy::conn::{PreparedRead, read_wire};
-    use mtpaas::tenancy::pools::TenantConnsConfig;
-    use mtpaas::tenancy::wire::{WireConn, WireOptions};
-    use mtpaas::tenancy::{TenantConn, TenantConns};
+
+    use mtpaas::tenancy::TenantConn;
+    use mtpaas::tenancy::wire::WireConn;
     const EMAILS: PreparedRead = PreparedRead {
         name: "emails",
         params: &[Type::INT8],
@@ -364,17 +364,7 @@ async fn wire_reads_set_the_tenant_path_for_their_message_only() {
         TenantId::parse("wire_a").unwrap(),
         TenantId::parse("wire_b").unwrap(),
     );
-    let opts =
-        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
-    let conns: TenantConns<WireConn> = TenantConns::new(
-        opts,
-        TenantConnsConfig {
-            connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            max_lifetime: Duration::from_secs(600),
-            borrow_limit: 200,
-        },
-    );
+    let conns = wire_conns(&app);
 
     // Two tenants alternating on one connection: each read sees its own tenant only,
     // and the connection holds no path between reads.
@@ -544,23 +534,10 @@ async fn reads_through_sqlx_give_the_same_answers() {
 /// start for nothing, and under cancellations the next user would start over).
 #[tokio::test]
 async fn an_open_is_finished_when_its_request_goes_away() {
-    use mtpaas::tenancy::TenantConns;
-    use mtpaas::tenancy::pools::TenantConnsConfig;
-    use mtpaas::tenancy::wire::{WireConn, WireOptions};
     let app = TestApp::spawn().await;
     let tenant = TenantId::parse("open_a").unwrap();
-    let opts =
-        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
     for _ in 0..5 {
-        let conns: TenantConns<WireConn> = TenantConns::new(
-            opts.clone(),
-            TenantConnsConfig {
-                connections: 1,
-                acquire_timeout: Duration::from_secs(5),
-                max_lifetime: Duration::from_secs(600),
-                borrow_limit: 200,
-            },
-        );
+        let conns = wire_conns(&app);
         let cut = tokio::time::timeout(Duration::from_micros(300), conns.acquire(&tenant)).await;
         assert!(cut.is_err(), "opened within 300 µs");
         let mut waited = 0;
@@ -578,10 +555,8 @@ async fn an_open_is_finished_when_its_request_goes_away() {
 /// the same connection, clean, goes to the next user; nothing is reopened.
 #[tokio::test]
 async fn a_dropped_read_is_finished_and_its_connection_kept() {
-    use mtpaas::tenancy::TenantConns;
     use mtpaas::tenancy::conn::{PreparedRead, read_tenant};
-    use mtpaas::tenancy::pools::TenantConnsConfig;
-    use mtpaas::tenancy::wire::{WireConn, WireOptions};
+
     const SLOW: PreparedRead = PreparedRead {
         name: "slow",
         params: &[Type::INT8],
@@ -599,17 +574,7 @@ async fn a_dropped_read_is_finished_and_its_connection_kept() {
         TenantId::parse("fin_a").unwrap(),
         TenantId::parse("fin_b").unwrap(),
     );
-    let opts =
-        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
-    let conns: TenantConns<WireConn> = TenantConns::new(
-        opts,
-        TenantConnsConfig {
-            connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            max_lifetime: Duration::from_secs(600),
-            borrow_limit: 200,
-        },
-    );
+    let conns = wire_conns(&app);
     let first = read_tenant(&conns, &a, &EMAILS, &[Some(1)]).await.unwrap();
     let pid: i64 = first[0].get(1).unwrap();
     for round in 0..6u64 {
@@ -631,4 +596,21 @@ async fn a_dropped_read_is_finished_and_its_connection_kept() {
         assert_eq!(c.current_search_path().await.unwrap(), "\"$user\", public");
     }
     assert_eq!(conns.stats().0, 1);
+}
+
+/// One read connection (`tenancy::wire`) to the app's database, as the server holds them.
+fn wire_conns(app: &TestApp) -> mtpaas::tenancy::TenantConns<mtpaas::tenancy::wire::WireConn> {
+    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenancy::wire::WireOptions;
+    let opts =
+        WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
+    mtpaas::tenancy::TenantConns::new(
+        opts,
+        TenantConnsConfig {
+            connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            max_lifetime: Duration::from_secs(600),
+            borrow_limit: 200,
+        },
+    )
 }
