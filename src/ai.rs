@@ -5,8 +5,8 @@
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 
 fn bad_gateway(detail: impl Into<String>) -> Error {
     Error::BadGateway {
@@ -16,16 +16,16 @@ fn bad_gateway(detail: impl Into<String>) -> Error {
 }
 
 /// The reply to one user message.
-pub async fn reply(state: &AppState, message: &str) -> Result<String> {
-    let Some(url) = &state.config.ai_backend_url else {
+pub async fn reply(config: &Config, http: &reqwest::Client, message: &str) -> Result<String> {
+    let Some(url) = &config.ai_backend_url else {
         return Ok(message.to_owned());
     };
     let body = json!({
-        "model": state.config.ai_backend_model,
+        "model": config.ai_backend_model,
         "messages": [{ "role": "user", "content": message }],
     });
-    let mut req = state.http.post(url).json(&body);
-    if let Some(key) = &state.config.ai_backend_api_key {
+    let mut req = http.post(url).json(&body);
+    if let Some(key) = &config.ai_backend_api_key {
         req = req.bearer_auth(key.expose_secret());
     }
     let resp = req.send().await.map_err(|e| {

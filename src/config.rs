@@ -10,7 +10,10 @@ use std::time::Duration;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::tenancy::id::{TenantId, parse_schema_name};
+use crate::tenant_id::{TenantId, parse_schema_name};
+
+/// Largest request body accepted anywhere (webhooks and every JSON API).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -51,12 +54,12 @@ pub struct Config {
     pub ai_backend_model: String,
     pub ai_timeout: Duration,
     pub db_max_connections: u32,
-    /// Tenant-scoped connections, besides the central pool (see `tenancy::pools`).
+    /// Tenant-scoped connections, besides the central pool (see `tenant_db::pools`).
     pub db_tenant_connections: u32,
     /// A tenant connection takes other tenants' requests only while it has served
-    /// fewer tenants than this (see `tenancy::pools`).
+    /// fewer tenants than this (see `tenant_db::pools`).
     pub db_conn_tenants: u32,
-    /// Tenant reads over their own extended-protocol connections (`tenancy::wire`);
+    /// Tenant reads over their own extended-protocol connections (`tenant_db::wire`);
     /// false: through sqlx on the tenant connections, like writes.
     pub db_wire_reads: bool,
     pub db_acquire_timeout: Duration,
@@ -149,7 +152,7 @@ impl Config {
 
         let webhook_signing_secret = src.get("WEBHOOK_SIGNING_SECRET").map(SecretString::from);
         if let Some(s) = &webhook_signing_secret {
-            crate::market::signature::Verifier::from_secrets(s.expose_secret()).map_err(|e| {
+            crate::signature::Verifier::from_secrets(s.expose_secret()).map_err(|e| {
                 ConfigError::Invalid {
                     name: "WEBHOOK_SIGNING_SECRET",
                     reason: e.to_string(),
@@ -326,7 +329,7 @@ impl Config {
     }
 
     /// Parses a tenant id against this deployment's reserved schemas.
-    pub fn parse_tenant(&self, s: &str) -> Result<TenantId, crate::tenancy::id::InvalidTenantId> {
+    pub fn parse_tenant(&self, s: &str) -> Result<TenantId, crate::tenant_id::InvalidTenantId> {
         TenantId::parse_for(s, &self.reserved_schemas())
     }
 

@@ -1,4 +1,5 @@
-//! The Postgres pool and the start-up migrations.
+//! The central Postgres pool (the registry, provisioning, usage, webhooks, operators)
+//! and the connect options every connection mtpaas opens starts from.
 
 use std::time::Duration;
 
@@ -7,9 +8,6 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
-use crate::tenancy::pools::TenantConnsConfig;
-use crate::tenancy::wire::{WireConn, WireOptions};
-use crate::tenancy::{TenantConns, migrate};
 
 /// How long start-up waits for Postgres to accept connections.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
@@ -25,38 +23,6 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .idle_timeout(Duration::from_secs(120))
         // No ping before each acquire: a dead connection fails its query and is dropped.
         .test_before_acquire(false)
-}
-
-/// The tenant connections (`tenancy::pools`): `DB_TENANT_CONNECTIONS` of them besides
-/// the central pool's, opened lazily.
-pub fn tenant_conns(config: &Config) -> anyhow::Result<TenantConns> {
-    Ok(TenantConns::new(
-        connect_options(config)?,
-        tenant_conns_config(config),
-    ))
-}
-
-/// The connections tenant reads go over (`tenancy::wire`), as many as
-/// [`tenant_conns`] and routed the same way; `None` when `DATABASE_URL` requires TLS
-/// or `DB_WIRE_READS=false` (reads then take the tenant connections through sqlx).
-pub fn tenant_reads(config: &Config) -> anyhow::Result<Option<TenantConns<WireConn>>> {
-    if !config.db_wire_reads {
-        return Ok(None);
-    }
-    let opts = connect_options(config)?;
-    Ok(
-        WireOptions::from_config(&opts, config.database_url.expose_secret())
-            .map(|o| TenantConns::new(o, tenant_conns_config(config))),
-    )
-}
-
-fn tenant_conns_config(config: &Config) -> TenantConnsConfig {
-    TenantConnsConfig {
-        connections: config.db_tenant_connections.max(1) as usize,
-        acquire_timeout: config.db_acquire_timeout,
-        max_lifetime: config.db_max_lifetime,
-        borrow_limit: config.db_conn_tenants as usize,
-    }
 }
 
 pub fn connect_options(config: &Config) -> anyhow::Result<PgConnectOptions> {
@@ -78,11 +44,4 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
             Err(e) => return Err(anyhow::anyhow!("cannot connect to Postgres: {e}")),
         }
     }
-}
-
-/// The central schema's migrations, then the template schema's.
-pub async fn migrate_all(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
-    migrate::migrate_central(pool, &config.central_schema).await?;
-    migrate::migrate_template(pool, &config.central_schema, &config.template_schema).await?;
-    Ok(())
 }

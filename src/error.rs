@@ -9,6 +9,16 @@ use serde_json::json;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The body of every error response.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the shape `error::error_body` writes
+pub struct ErrorBody {
+    /// A sentence for people.
+    detail: String,
+    /// A stable code for programs.
+    code: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{detail}")]

@@ -2,18 +2,29 @@
 //!
 //! `Application::build` connects, migrates and binds; `http::app` is the router.
 
-pub mod ai;
-pub mod auth;
+// Layers, top to bottom; each imports only from the layers below it.
+// Entry points: the HTTP surface and the operator commands, over the shared state.
 pub mod cli;
-pub mod config;
-pub mod db;
-pub mod error;
 pub mod http;
-pub mod market;
 pub mod state;
-pub mod telemetry;
+// The domain: tenants, who may call what, the service market, usage, the AI backend;
+// operations on whole tenant schemas, and how tenant schemas are built.
+pub mod ai;
+pub mod archive;
+pub mod auth;
+pub mod market;
+pub mod schema;
 pub mod tenancy;
 pub mod usage;
+// The database: the central pool and the tenant-scoped connection.
+pub mod db;
+pub mod tenant_db;
+// The base: settings, errors, telemetry, and the value types config parses.
+pub mod config;
+pub mod error;
+pub mod signature;
+pub mod telemetry;
+pub mod tenant_id;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,9 +60,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let pool = db::connect(&config).await?;
-        db::migrate_all(&pool, &config).await?;
-        let tenant_conns = db::tenant_conns(&config)?;
-        let tenant_reads = db::tenant_reads(&config)?;
+        schema::migrate::migrate_all(&pool, &config).await?;
+        let tenant_db = tenant_db::TenantConnections::from_config(&config)?;
         let directory = TenantDirectory::new(pool.clone(), &config.central_schema);
         directory.reload_all().await?;
         let state = AppState {
@@ -64,8 +74,7 @@ impl Application {
             market: market::db::connect_lazy(&config)?,
             config,
             db: pool,
-            tenant_conns,
-            tenant_reads,
+            tenant_db,
             directory,
         };
         Ok(Self { listener, state })
@@ -110,13 +119,13 @@ impl Application {
         let upkeep = tokio::spawn(http::metrics::run_upkeep());
         let demo_expiry = match (&state.market, state.config.demo_expiry_interval) {
             (Some(_), Some(every)) => Some(tokio::spawn(market::demo_expiry::run_every(
-                state.clone(),
+                state.demo_expiry_job(),
                 every,
             ))),
             _ => None,
         };
         let purge = state.config.purge_in_server.then(|| {
-            tokio::spawn(tenancy::purge::run_in_server(
+            tokio::spawn(archive::purge::run_in_server(
                 state.db.clone(),
                 state.config.clone(),
             ))

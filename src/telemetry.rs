@@ -1,7 +1,9 @@
 //! Tracing setup: human-readable lines, or JSON lines with `LOG_FORMAT=json`. Each JSON
 //! line lists the fields of every span it was emitted in (`"spans":[…]`, outermost
 //! first), so a line logged anywhere inside a request — also inside a handler's own
-//! span — carries the request's `request_id` and `tenant_id`.
+//! span — carries the request's `request_id` and `tenant_id`; a human line names them
+//! in its `request{…}` prefix. Both are set when the request's span opens
+//! (`http::make_span`), before tower-http's `started processing request`.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -14,6 +16,8 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
+        // Colours only on a terminal: a log file or collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder

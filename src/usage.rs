@@ -34,10 +34,9 @@ use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use tokio::sync::watch;
 
-use crate::state::AppState;
-use crate::tenancy::directory::TenantStatus;
-use crate::tenancy::id::TenantId;
+use crate::tenancy::directory::{TenantDirectory, TenantStatus};
 use crate::tenancy::resolve::ResolvedTenant;
+use crate::tenant_id::TenantId;
 
 /// Routes (matched templates) that are not a tenant's API calls.
 fn counted_route(route: &str) -> bool {
@@ -139,7 +138,11 @@ impl UsageCounter {
 
 /// Middleware: counts the request as an API call of its tenant (see the module docs).
 /// Runs inside the tenant resolution layer, where `ResolvedTenant` is known.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(
+    State((directory, usage)): State<(TenantDirectory, UsageCounter)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let tenant = req
         .extensions()
         .get::<MatchedPath>()
@@ -148,9 +151,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|r| r.tenant.clone());
     let resp = next.run(req).await;
     if let Some(t) = tenant
-        && state.directory.cached(&t) == Some(TenantStatus::Active)
+        && directory.cached(&t) == Some(TenantStatus::Active)
     {
-        state.usage.record(&t);
+        usage.record(&t);
     }
     resp
 }

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 
 use crate::auth::password::{SETUP_TOKEN_TTL_HOURS, new_setup_token, token_hash};
 use crate::error::Result;
-use crate::tenancy::id::TenantId;
+use crate::tenant_id::TenantId;
 
 /// Issues a new setup token for the admin `email` of `tenant` if that admin has no
 /// password yet (the market repeated a create whose answer it lost).

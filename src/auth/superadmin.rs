@@ -3,7 +3,9 @@
 //! and name no tenant. A tenant user's token — whatever its role — never passes: it
 //! carries a `tenant` claim and its role is `admin` or `member`.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -11,8 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::constant_time_eq;
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
 use crate::error::Error;
-use crate::state::AppState;
 
 /// The role an operator's JWT carries.
 pub const ROLE: &str = "superadmin";
@@ -67,10 +70,15 @@ fn unauthorized() -> Error {
     )
 }
 
-impl FromRequestParts<AppState> for SuperAdmin {
+impl<S> FromRequestParts<S> for SuperAdmin
+where
+    S: Send + Sync,
+    Arc<Config>: FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -81,13 +89,14 @@ impl FromRequestParts<AppState> for SuperAdmin {
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(unauthorized());
         }
-        let expected = state.config.superadmin_token.expose_secret().as_bytes();
+        let config = Arc::<Config>::from_ref(state);
+        let expected = config.superadmin_token.expose_secret().as_bytes();
         if constant_time_eq(token.as_bytes(), expected) {
             return Ok(SuperAdmin {
                 subject: "token".to_owned(),
             });
         }
-        match state.jwt.verify::<SuperAdminClaims>(token) {
+        match Arc::<JwtKeys>::from_ref(state).verify::<SuperAdminClaims>(token) {
             Some(c) if c.role == ROLE && c.tenant.is_none() => Ok(SuperAdmin { subject: c.sub }),
             _ => Err(unauthorized()),
         }

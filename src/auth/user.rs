@@ -8,7 +8,9 @@
 //! (each read filters on the user) or [`TenantUser::begin`] (the message that opens a
 //! write transaction), so authentication adds no round trip.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
@@ -16,13 +18,14 @@ use postgres_types::Type;
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 
-use crate::auth::jwt::Claims;
+use crate::auth::jwt::{Claims, JwtKeys};
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::tenancy::conn::{self, ActiveTenant, PreparedRead, TenantTx};
 use crate::tenancy::resolve::cookie_value;
-use crate::tenancy::wire::{FromWireRow, WireConn, WireRow};
-use crate::tenancy::{TenantConns, TenantId};
+use crate::tenancy::{ActiveTenant, TenantDirectory};
+use crate::tenant_db::conn::{self, TenantTx};
+use crate::tenant_db::wire::{FromWireRow, WireConn, WireRow};
+use crate::tenant_db::{PreparedRead, TenantConnections, TenantConns};
+use crate::tenant_id::TenantId;
 
 /// The cookie a login sets.
 pub const TOKEN_COOKIE: &str = "access_token";
@@ -35,7 +38,7 @@ pub struct TenantUser {
     reads: Option<TenantConns<WireConn>>,
 }
 
-/// A row type of a tenant read: mapped from a `tenancy::wire` row, or from sqlx's when
+/// A row type of a tenant read: mapped from a `tenant_db::wire` row, or from sqlx's when
 /// reads go through sqlx (TLS).
 pub trait ReadRow: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static {}
 impl<T: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static> ReadRow for T {}
@@ -80,7 +83,7 @@ pub const ME: PreparedRead = PreparedRead {
 
 impl TenantUser {
     /// Runs `read` in the user's tenant with `$1` = the user's id and `more` after it,
-    /// each row mapped to `T`: one round trip (see `tenancy::conn`).
+    /// each row mapped to `T`: one round trip (see `tenant_db::conn`).
     ///
     /// A read must return no rows when the user no longer exists (filter on `$1`, e.g.
     /// `WHERE user_id = $1` under a foreign key, or `EXISTS (… WHERE id = $1)`). An empty
@@ -117,7 +120,7 @@ impl TenantUser {
         self.run(read, args).await
     }
 
-    /// Runs `read` over a read connection (`tenancy::wire`), or through sqlx when there
+    /// Runs `read` over a read connection (`tenant_db::wire`), or through sqlx when there
     /// are none, on a task of its own so that it runs to its end (a few milliseconds)
     /// even when the request is dropped meanwhile: the connection goes back between
     /// messages, never half sent or half read (were the task itself dropped mid-read,
@@ -185,16 +188,21 @@ pub fn request_token(parts: &Parts) -> Option<String> {
     cookie_value(&parts.headers, TOKEN_COOKIE)
 }
 
-impl FromRequestParts<AppState> for TenantUser {
+impl<S> FromRequestParts<S> for TenantUser
+where
+    S: Send + Sync,
+    TenantDirectory: FromRef<S>,
+    TenantConnections: FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
         let ActiveTenant(tenant) = ActiveTenant::from_request_parts(parts, state).await?;
         let token = request_token(parts)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::unauthorized("not_authenticated", "Not authenticated"))?;
-        let claims: Claims = state
-            .jwt
+        let claims: Claims = Arc::<JwtKeys>::from_ref(state)
             .verify(&token)
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
         if claims.tenant != tenant.as_str() {
@@ -206,9 +214,10 @@ impl FromRequestParts<AppState> for TenantUser {
         let user_id = claims
             .user_id()
             .ok_or_else(|| Error::unauthorized("invalid_token", "Invalid or expired token"))?;
+        let TenantConnections { writes, reads } = TenantConnections::from_ref(state);
         Ok(TenantUser {
-            conns: state.tenant_conns.clone(),
-            reads: state.tenant_reads.clone(),
+            conns: writes,
+            reads,
             tenant,
             user_id,
             claims,

@@ -7,17 +7,19 @@
 //! neither secret configured every delivery is refused with a 503: there is no default.
 //!
 //! The guard owns the body because a signature covers its exact bytes; handlers parse
-//! it with `market::webhook::Payload`. The body limit (`http::BODY_LIMIT`) applies: a
+//! it with `market::webhook::Payload`. The body limit (`config::BODY_LIMIT`) applies: a
 //! larger one is a 413.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use secrecy::ExposeSecret;
 
 use crate::auth::constant_time_eq;
+use crate::config::{BODY_LIMIT, Config};
 use crate::error::Error;
-use crate::market::signature::{HEADER_ID, HEADER_SIGNATURE, Verifier, valid_id};
-use crate::state::AppState;
+use crate::signature::{HEADER_ID, HEADER_SIGNATURE, Verifier, valid_id};
 
 pub const HEADER_STATIC_SECRET: &str = "x-webhook-secret";
 
@@ -52,11 +54,15 @@ fn refused(code: &'static str) -> Error {
     Error::unauthorized(code, "Invalid webhook secret")
 }
 
-impl FromRequest<AppState> for MarketWebhook {
+impl<S> FromRequest<S> for MarketWebhook
+where
+    S: Send + Sync,
+    Arc<Config>: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
-        let cfg = &state.config;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let cfg = Arc::<Config>::from_ref(state);
         let signing = cfg.webhook_signing_secret.as_ref();
         let static_secret = cfg
             .webhook_secret
@@ -101,7 +107,7 @@ impl FromRequest<AppState> for MarketWebhook {
                     413 => Error::PayloadTooLarge {
                         detail: format!(
                             "Request body is too large (limit {} KiB)",
-                            crate::http::BODY_LIMIT / 1024
+                            BODY_LIMIT / 1024
                         ),
                     },
                     _ => Error::bad_request("unreadable_body", r.body_text()),

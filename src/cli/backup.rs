@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use secrecy::ExposeSecret;
 
-use crate::cli::progress::Progress;
-use crate::config::Config;
-use crate::tenancy::TenantId;
-use crate::tenancy::backup::{
+use crate::archive::backup::{
     BackupRun, PgTools, RestoreRequest, backup_candidates, backup_tenants, restore_tenant,
 };
-use crate::tenancy::provision::Actor;
+use crate::cli::progress::Progress;
+use crate::config::Config;
+use crate::schema::provision::Actor;
+use crate::tenant_id::TenantId;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackupArgs {
@@ -31,7 +31,7 @@ pub struct BackupArgs {
 pub struct RestoreArgs {
     /// The tenant the archive holds.
     pub tenant: String,
-    /// The archive: <tenant>.dump, with the manifest.json of its backup beside it.
+    /// The archive: `<tenant>.dump`, with the manifest.json of its backup beside it.
     pub archive: PathBuf,
     /// Restore as this (new) tenant id instead, leaving the original untouched.
     #[arg(long = "as", value_name = "NEW_TENANT")]

@@ -1,8 +1,8 @@
 //! `mtpaas check`: every tenant schema's structure against the template's.
 
 use crate::config::Config;
-use crate::tenancy::TenantId;
-use crate::tenancy::drift::{CheckReport, check_tenants};
+use crate::schema::drift::{CheckReport, check_tenants};
+use crate::tenant_id::TenantId;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::progress::Progress;
 use crate::config::Config;
-use crate::tenancy::migrate::{
+use crate::schema::migrate::{
     self, MigrateReport, TenantMigration, latest_version_in, tenant_migrations,
 };
 

@@ -76,7 +76,7 @@ pub async fn run() -> anyhow::Result<()> {
 /// Ends an operator command: its error on one line (no backtrace), exit status 1.
 fn operator(result: anyhow::Result<()>) -> anyhow::Result<()> {
     if let Err(e) = result {
-        eprintln!("mtpaas: {}", crate::tenancy::migrate::error_text(&e));
+        eprintln!("mtpaas: {}", crate::schema::migrate::error_text(&e));
         std::process::exit(1);
     }
     Ok(())

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::archive::purge::{PurgeSettings, candidates, purge_expired};
 use crate::cli::progress::Progress;
 use crate::config::Config;
-use crate::tenancy::provision::Actor;
-use crate::tenancy::purge::{PurgeSettings, candidates, purge_expired};
+use crate::schema::provision::Actor;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PurgeArgs {

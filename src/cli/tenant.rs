@@ -8,10 +8,10 @@ use sqlx::PgPool;
 use crate::auth::setup;
 use crate::config::Config;
 use crate::http::tenants::CreateTenantRequest;
-use crate::tenancy::TenantId;
+use crate::schema::provision::{Actor, Provisioned, create_tenant};
 use crate::tenancy::directory::TenantStatus;
 use crate::tenancy::lifecycle;
-use crate::tenancy::provision::{Actor, Provisioned, create_tenant};
+use crate::tenant_id::TenantId;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum TenantCommand {
@@ -42,7 +42,7 @@ pub enum TenantCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CreateArgs {
-    /// The tenant id, which is also its schema name: ^[a-z][a-z0-9_]{0,49}$.
+    /// The tenant id, which is also its schema name: `^[a-z][a-z0-9_]{0,49}$`.
     pub tenant: String,
     #[arg(long)]
     pub name: String,
@@ -197,15 +197,21 @@ pub async fn change_status(
     }
     let mut conn = pool.acquire().await?;
     let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-    let done = lifecycle::change_status(&mut tx, central, tenant, change.target(), actor, reason)
-        .await
-        .map_err(|e| match e {
-            crate::error::Error::Conflict { detail, .. } => anyhow::anyhow!(
-                "{detail} (a purged tenant comes back with `mtpaas restore`; a deleted one \
+    let done = lifecycle::change_status(
+        &mut tx,
+        central,
+        tenant,
+        change.target(),
+        lifecycle::Cause::new(actor, reason),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::error::Error::Conflict { detail, .. } => anyhow::anyhow!(
+            "{detail} (a purged tenant comes back with `mtpaas restore`; a deleted one \
                  must be reinstated before it can be suspended)"
-            ),
-            other => anyhow::anyhow!("{other}"),
-        })?;
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     tx.commit().await?;
     Ok(if done.changed() {
         StatusOutcome::Changed {

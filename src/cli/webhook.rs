@@ -10,8 +10,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use crate::config::Config;
-use crate::market::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::market::webhook::Endpoint;
+use crate::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {

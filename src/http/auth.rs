@@ -17,8 +17,9 @@ use crate::auth::user::{ME, TOKEN_COOKIE, TenantUser};
 use crate::error::{ApiJson, Error, Result};
 use crate::http::users::User;
 use crate::state::AppState;
-use crate::tenancy::conn::{ActiveTenant, TenantTx, check_status};
+use crate::tenancy::guard::{ActiveTenant, check_status};
 use crate::tenancy::{ResolvedTenant, TenantId};
+use crate::tenant_db::TenantTx;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,7 +71,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response> {
     state.login_throttle.check(tenant.as_str(), &body.email)?;
-    let mut tx = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?).await?;
+    let mut tx = TenantTx::begin_on(state.tenant_db.writes.acquire(&tenant).await?).await?;
     let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
         "SELECT id, role, password_hash FROM user_mst WHERE lower(email) = lower($1) ORDER BY id LIMIT 1",
     )
@@ -142,7 +143,7 @@ pub async fn setup_password(
             "This setup link belongs to another tenant",
         ));
     }
-    check_status(&state, &tenant).await?;
+    check_status(&state.directory, &tenant).await?;
     // Only a valid token gets this far: the slow hash cannot be used to load the server.
     let hash = password::hash(body.password).await?;
     let updated = sqlx::query(&format!(

@@ -12,11 +12,11 @@ use crate::ai;
 use crate::auth::user::{TenantUser, UserTx};
 use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
 use crate::state::AppState;
-use crate::tenancy::TenantTx;
+use crate::tenant_db::TenantTx;
 use postgres_types::Type;
 
-use crate::tenancy::conn::PreparedRead;
-use crate::tenancy::wire::{FromWireRow, WireRow};
+use crate::tenant_db::PreparedRead;
+use crate::tenant_db::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat", get(history).post(send))
@@ -112,8 +112,8 @@ pub async fn send(
     let UserTx { user_id, db, .. } = user.begin().await?;
     // No pooled connection is held while the model thinks.
     db.commit().await?;
-    let reply = ai::reply(&state, &message).await?;
-    let mut db = TenantTx::begin_on(state.tenant_conns.acquire(&tenant).await?).await?;
+    let reply = ai::reply(&state.config, &state.http, &message).await?;
+    let mut db = TenantTx::begin_on(state.tenant_db.writes.acquire(&tenant).await?).await?;
     let saved: ChatMessage = sqlx::query_as(
         "INSERT INTO chat_his (user_id, message, reply) VALUES ($1, $2, $3) \
          RETURNING id, message, reply, reg_dtm",

@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/api/health", tag = "health",
     params(("X-Tenant-ID" = Option<String>, Header, description = "The tenant, if any")),
-    responses((status = 200, description = "Alive; echoes the resolved tenant"), (status = 400, body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, description = "Alive; echoes the resolved tenant"), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn health(Extension(resolved): Extension<ResolvedTenant>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -29,7 +29,7 @@ pub async fn health(Extension(resolved): Extension<ResolvedTenant>) -> Json<Valu
 }
 
 #[utoipa::path(get, path = "/api/ready", tag = "health",
-    responses((status = 200, description = "Postgres answers"), (status = 503, body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, description = "Postgres answers"), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>> {
     let ping = sqlx::query("SELECT 1").execute(&state.db);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {

@@ -194,9 +194,9 @@ fn render_state_gauges(state: &AppState, out: &mut String) {
         state.db.num_idle(),
         state.db.options().get_max_connections(),
     )];
-    let (open, in_use, max) = state.tenant_conns.stats();
+    let (open, in_use, max) = state.tenant_db.writes.stats();
     pools.push(("tenants", open as u32, open - in_use, max as u32));
-    if let Some(reads) = &state.tenant_reads {
+    if let Some(reads) = &state.tenant_db.reads {
         let (open, in_use, max) = reads.stats();
         pools.push(("tenant_reads", open as u32, open - in_use, max as u32));
     }

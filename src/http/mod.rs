@@ -26,12 +26,10 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::config::{BODY_LIMIT, Config};
 use crate::error::error_body;
 use crate::state::AppState;
 use crate::tenancy::resolve;
-
-/// Largest request body accepted anywhere (webhooks and every JSON API).
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -49,16 +47,17 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics::api_router());
 
     let timeout = state.config.request_timeout;
+    let config = state.config.clone();
     Router::new()
         .nest("/api", api)
         .merge(metrics::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            (state.directory.clone(), state.usage.clone()),
             crate::usage::layer,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.config.clone(),
             resolve::layer,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -75,7 +74,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
-                        .make_span_with(make_span)
+                        .make_span_with(move |req: &Request<Body>| make_span(&config, req))
                         // One line per request, inside its span (request and tenant id).
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )
@@ -90,7 +89,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn make_span(req: &Request<Body>) -> tracing::Span {
+/// The span every line of a request is logged in, tower-http's own included: its
+/// request id and its tenant (`resolve::log_label`) are known when it opens.
+fn make_span(config: &Config, req: &Request<Body>) -> tracing::Span {
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -101,7 +102,7 @@ fn make_span(req: &Request<Body>) -> tracing::Span {
         method = %req.method(),
         path = %req.uri().path(),
         request_id = %request_id,
-        tenant_id = tracing::field::Empty,
+        tenant_id = %resolve::log_label(config, req.headers(), req.uri()),
     )
 }
 

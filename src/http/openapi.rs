@@ -44,7 +44,7 @@ use crate::state::AppState;
         superadmin::applications,
         metrics::scrape_as_operator,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -58,16 +58,6 @@ use crate::state::AppState;
     )
 )]
 pub struct ApiDoc;
-
-/// The body of every error response.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documents the shape `error::error_body` writes
-pub struct ErrorBody {
-    /// A sentence for people.
-    detail: String,
-    /// A stable code for programs.
-    code: String,
-}
 
 struct Security;
 

@@ -18,7 +18,8 @@ use crate::market::db::{self as market, Application};
 use crate::state::AppState;
 use crate::tenancy::directory::tenants_table;
 use crate::tenancy::lifecycle::{self, MAX_REASON_CHARS, TENANT_COLUMNS, TenantRow};
-use crate::tenancy::{TenantId, TenantStatus, TenantTx};
+use crate::tenancy::{TenantId, TenantStatus};
+use crate::tenant_db::TenantTx;
 use crate::usage::{self, ApiCalls};
 
 /// The actor operator actions write in the history.
@@ -361,8 +362,7 @@ async fn act(
         &state.config.central_schema,
         &id,
         to,
-        ACTOR,
-        req.reason.as_deref(),
+        lifecycle::Cause::new(ACTOR, req.reason.as_deref()),
     )
     .await?;
     state.directory.set(&id, to);

@@ -9,9 +9,9 @@ use crate::auth::api_key::MarketApiKey;
 use crate::auth::setup;
 use crate::config::Config;
 use crate::error::{ApiJson, Error, Result};
+use crate::schema::provision::{Actor, NewTenant, Provisioned, create_tenant};
 use crate::state::AppState;
 use crate::tenancy::TenantStatus;
-use crate::tenancy::provision::{Actor, NewTenant, Provisioned, create_tenant};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/tenant/create", post(create))

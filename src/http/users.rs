@@ -14,8 +14,8 @@ use crate::http::tenants::valid_email;
 use crate::state::AppState;
 use postgres_types::Type;
 
-use crate::tenancy::conn::PreparedRead;
-use crate::tenancy::wire::{FromWireRow, WireRow};
+use crate::tenant_db::PreparedRead;
+use crate::tenant_db::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -148,9 +148,18 @@ async fn deliver(
     };
     // In a task of its own: a market that hangs up mid-way must not cut the
     // transaction short; the change is applied (and its answer stored) regardless.
-    let answer = tokio::spawn(async move { lifecycle::apply(&state, &delivery, &change).await })
+    let answer = tokio::spawn(async move {
+        lifecycle::apply(
+            &state.db,
+            &state.config.central_schema,
+            &state.directory,
+            &delivery,
+            &change,
+        )
         .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("webhook task failed: {e}")))??;
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("webhook task failed: {e}")))??;
     let mut resp = (
         answer.status,
         [(header::CONTENT_TYPE, "application/json")],

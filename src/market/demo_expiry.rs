@@ -5,7 +5,7 @@
 //! replica running the job right now → this one does nothing), list the active demo
 //! tenants, ask the market which of their applications are demos past expiry (by the
 //! market's clock; an application the market has since turned into a service is not
-//! expired), suspend those tenants through [`lifecycle::change_status`], commit. The
+//! expired), suspend those tenants through [`change_status`], commit. The
 //! lock ends with the transaction, so a crashed replica never holds it.
 //!
 //! A demo tenant an operator reinstates after expiry is suspended again on the next
@@ -14,15 +14,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::Acquire;
+use std::sync::Arc;
 
+use sqlx::mysql::MySqlPool;
+use sqlx::{Acquire, PgPool};
+
+use crate::config::Config;
 use crate::error::Result;
 use crate::market::db::expired_demos;
-use crate::state::AppState;
-use crate::tenancy::directory::{TenantStatus, tenants_table};
-use crate::tenancy::id::TenantId;
-use crate::tenancy::lifecycle::change_status;
-use crate::tenancy::migrate::lock_key;
+use crate::schema::migrate::lock_key;
+use crate::tenancy::directory::{TenantDirectory, TenantStatus, tenants_table};
+use crate::tenancy::lifecycle::{Cause, change_status};
+use crate::tenant_id::TenantId;
 
 /// The actor demo expiry writes in the history.
 pub const ACTOR: &str = "system";
@@ -30,9 +33,19 @@ pub const ACTOR: &str = "system";
 /// The reason a demo tenant is suspended with.
 pub const REASON: &str = "Demo period expired";
 
+/// What the job works with.
+#[derive(Clone)]
+pub struct Job {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub directory: TenantDirectory,
+    /// The market's MySQL; `None` when not configured.
+    pub market: Option<MySqlPool>,
+}
+
 /// Runs the job once. Returns the tenants it suspended (empty when another replica
 /// held the lock, or when nothing had expired).
-pub async fn run_once(state: &AppState) -> Result<Vec<TenantId>> {
+pub async fn run_once(state: &Job) -> Result<Vec<TenantId>> {
     let central = &state.config.central_schema;
     let mut conn = state.db.acquire().await?;
     let mut tx = conn.begin().await?;
@@ -71,8 +84,7 @@ pub async fn run_once(state: &AppState) -> Result<Vec<TenantId>> {
                 central,
                 &id,
                 TenantStatus::Suspended,
-                ACTOR,
-                Some(&reason),
+                Cause::new(ACTOR, Some(&reason)),
             )
             .await?;
             if change.changed() {
@@ -91,7 +103,7 @@ pub async fn run_once(state: &AppState) -> Result<Vec<TenantId>> {
 
 /// Runs the job every `interval` until the task is dropped; failures are logged and
 /// retried on the next tick.
-pub async fn run_every(state: AppState, interval: Duration) {
+pub async fn run_every(state: Job, interval: Duration) {
     // The first run one interval after start: a restarting replica does not hit the
     // market at once, and several starting together do not race for the lock.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

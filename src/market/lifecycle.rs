@@ -9,22 +9,25 @@
 //! Events about an application (cancelled, reinstated, changed) then pass the order
 //! check: `market_application_events` keeps the time of the last event applied to the
 //! application's status and to its kind, and an older event is recorded and ignored.
-//! Then the tenants change, each gets a history event (actor `market`), each change is
-//! announced with `pg_notify` and the delivery's answer is stored, all in the same
-//! commit. Every replica's directory hears the notification; this one's is updated
-//! at once.
+//! Then the tenants change, each through `tenancy::lifecycle::change_status` (row,
+//! history event with actor `market`, `pg_notify`), and the delivery's answer is
+//! stored, all in the same commit. Every replica's directory hears the notification;
+//! this one's is updated at once. What is the market's own here: the delivery keys, the
+//! order check and the stored answers.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
+use sqlx::{PgConnection, PgPool};
+
 use crate::error::{Error, Result};
 use crate::market::webhook::{Endpoint, EventTime};
-use crate::state::AppState;
-use crate::tenancy::directory::{CHANNEL, TenantStatus};
-use crate::tenancy::id::TenantId;
-use crate::tenancy::provision::Actor;
+use crate::schema::provision::Actor;
+use crate::tenancy::directory::{TenantDirectory, TenantStatus};
+use crate::tenancy::lifecycle::{self, Cause};
+use crate::tenant_id::TenantId;
 
 /// The seed's `suspended_reason` for a cancelled service.
 pub const SUSPENDED_REASON: &str = "서비스 마켓 서비스 해지";
@@ -120,9 +123,15 @@ impl Serialize for Reply {
 
 /// Records and applies one delivery; see the module docs.
 #[tracing::instrument(skip_all, fields(endpoint = d.endpoint.slug(), delivery_id = %d.key.id))]
-pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<Answer> {
-    let c = state.config.central_schema.quoted();
-    let mut tx = state.db.begin().await?;
+pub async fn apply(
+    db: &PgPool,
+    central: &TenantId,
+    directory: &TenantDirectory,
+    d: &Delivery,
+    change: &Change,
+) -> Result<Answer> {
+    let c = central.quoted();
+    let mut tx = db.begin().await?;
 
     let claimed: Option<i32> = sqlx::query_scalar(&format!(
         "INSERT INTO {c}.webhook_deliveries (delivery_id, id_source, endpoint, event, outcome, \
@@ -177,21 +186,19 @@ pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<An
         ),
         Change::Delete { email, user_id } => {
             let reason = deleted_reason(*user_id);
-            let ids: Vec<String> = sqlx::query_scalar(&format!(
-                "UPDATE {c}.tenants SET status = 'deleted', deleted_at = NOW(), \
-                 deleted_reason = $2, updated_at = NOW() \
-                 WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
+            let ids = locked(
+                &mut tx,
+                &format!(
+                    "SELECT tenant_id FROM {c}.tenants \
                      WHERE lower(admin_email) = lower($1) AND status IN ('active', 'suspended') \
-                     ORDER BY tenant_id FOR UPDATE) \
-                 RETURNING tenant_id"
-            ))
-            .bind(email)
-            .bind(&reason)
-            .fetch_all(&mut *tx)
+                     ORDER BY tenant_id FOR UPDATE"
+                ),
+                email,
+            )
             .await?;
-            let ids = sorted(ids);
             let detail = with_delivery(&reason, d);
-            history(&mut tx, &c, &ids, "deleted", |_| detail.clone()).await?;
+            let cause = market_cause(&reason, &detail);
+            let ids = set_each(&mut tx, central, &ids, TenantStatus::Deleted, cause).await?;
             changed.extend(statuses(&ids, TenantStatus::Deleted));
             (
                 "applied",
@@ -206,24 +213,14 @@ pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<An
             match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
                 Some(stale) => ("stale", stale.body("suspended_tenants")),
                 None => {
-                    let ids: Vec<String> = sqlx::query_scalar(&format!(
-                        "UPDATE {c}.tenants SET status = 'suspended', suspended_at = NOW(), \
-                         suspended_reason = $2, updated_at = NOW() \
-                         WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
-                             WHERE application_id = $1 AND status = 'active' \
-                             ORDER BY tenant_id FOR UPDATE) \
-                         RETURNING tenant_id"
-                    ))
-                    .bind(application_id)
-                    .bind(SUSPENDED_REASON)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let ids = sorted(ids);
+                    let ids = of_application(&mut tx, &c, *application_id, "active").await?;
                     let detail = with_delivery(
                         &format!("{SUSPENDED_REASON} (application {application_id})"),
                         d,
                     );
-                    history(&mut tx, &c, &ids, "suspended", |_| detail.clone()).await?;
+                    let cause = market_cause(SUSPENDED_REASON, &detail);
+                    let ids =
+                        set_each(&mut tx, central, &ids, TenantStatus::Suspended, cause).await?;
                     changed.extend(statuses(&ids, TenantStatus::Suspended));
                     (
                         "applied",
@@ -243,23 +240,17 @@ pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<An
             match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
                 Some(stale) => ("stale", stale.body("reinstated_tenants")),
                 None => {
-                    let ids: Vec<String> = sqlx::query_scalar(&format!(
-                        "UPDATE {c}.tenants SET status = 'active', suspended_at = NULL, \
-                         suspended_reason = NULL, updated_at = NOW() \
-                         WHERE tenant_id IN (SELECT tenant_id FROM {c}.tenants \
-                             WHERE application_id = $1 AND status = 'suspended' \
-                             ORDER BY tenant_id FOR UPDATE) \
-                         RETURNING tenant_id"
-                    ))
-                    .bind(application_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let ids = sorted(ids);
+                    let ids = of_application(&mut tx, &c, *application_id, "suspended").await?;
                     let detail = with_delivery(
                         &format!("서비스 마켓 서비스 재개 (application {application_id})"),
                         d,
                     );
-                    history(&mut tx, &c, &ids, "reinstated", |_| detail.clone()).await?;
+                    let cause = Cause {
+                        actor: Actor::Market.as_str(),
+                        reason: None,
+                        detail: Some(&detail),
+                    };
+                    let ids = set_each(&mut tx, central, &ids, TenantStatus::Active, cause).await?;
                     changed.extend(statuses(&ids, TenantStatus::Active));
                     (
                         "applied",
@@ -297,16 +288,21 @@ pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<An
                 let mut rows = rows;
                 rows.sort();
                 let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
-                history(&mut tx, &c, &ids, "kind_changed", |i| {
-                    let old = rows[i].1.as_deref().unwrap_or("unspecified");
-                    with_delivery(
-                        &format!(
-                            "서비스 마켓 신청 유형 변경: {old} → {kind} (application {application_id})"
-                        ),
-                        d,
-                    )
-                })
-                .await?;
+                let details: Vec<String> = rows
+                    .iter()
+                    .map(|(_, old)| {
+                        let old = old.as_deref().unwrap_or("unspecified");
+                        with_delivery(
+                            &format!(
+                                "서비스 마켓 신청 유형 변경: {old} → {kind} (application {application_id})"
+                            ),
+                            d,
+                        )
+                    })
+                    .collect();
+                let actor = Actor::Market.as_str();
+                lifecycle::record_events(&mut tx, central, &ids, "kind_changed", actor, &details)
+                    .await?;
                 (
                     "applied",
                     Reply(vec![
@@ -339,7 +335,7 @@ pub async fn apply(state: &AppState, d: &Delivery, change: &Change) -> Result<An
     tx.commit().await?;
 
     for (id, s) in &changed {
-        state.directory.set(id, *s);
+        directory.set(id, *s);
     }
     if !changed.is_empty() {
         tracing::info!(outcome, tenants = changed.len(), "market webhook applied");
@@ -429,32 +425,63 @@ impl Stale {
     }
 }
 
-/// One history event per tenant (actor `market`) and one notification per tenant.
-async fn history(
-    tx: &mut sqlx::PgTransaction<'_>,
+/// The ids `sql` selects (and locks) for `arg`, in order.
+async fn locked(tx: &mut PgConnection, sql: &str, arg: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_all(&mut *tx)
+        .await?)
+}
+
+/// The application's tenants with `status`, locked, in order.
+async fn of_application(
+    tx: &mut PgConnection,
     c: &str,
-    ids: &[String],
-    event: &str,
-    detail: impl Fn(usize) -> String,
-) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let details: Vec<String> = (0..ids.len()).map(detail).collect();
-    sqlx::query(&format!(
-        "WITH ev AS ( \
-             INSERT INTO {c}.tenant_events (tenant_id, event, actor, detail) \
-             SELECT t, $2, $3, d FROM unnest($1::text[], $4::text[]) AS u(t, d) \
-         ) \
-         SELECT pg_notify('{CHANNEL}', t) FROM unnest($1::text[]) AS t"
+    application_id: i32,
+    status: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT tenant_id FROM {c}.tenants WHERE application_id = $1 AND status = $2 \
+         ORDER BY tenant_id FOR UPDATE"
     ))
-    .bind(ids)
-    .bind(event)
-    .bind(Actor::Market.as_str())
-    .bind(&details)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .bind(application_id)
+    .bind(status)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// The market's cause: `reason` in the registry, `detail` (naming the delivery) in the
+/// history.
+fn market_cause<'a>(reason: &'a str, detail: &'a str) -> Cause<'a> {
+    Cause {
+        actor: Actor::Market.as_str(),
+        reason: Some(reason),
+        detail: Some(detail),
+    }
+}
+
+/// Changes each tenant's status (`tenancy::lifecycle::change_status`) and returns the
+/// ids that changed.
+async fn set_each(
+    tx: &mut PgConnection,
+    central: &TenantId,
+    ids: &[String],
+    to: TenantStatus,
+    cause: Cause<'_>,
+) -> Result<Vec<String>> {
+    let mut changed = Vec::with_capacity(ids.len());
+    for raw in ids {
+        let Ok(id) = TenantId::parse(raw) else {
+            continue;
+        };
+        if lifecycle::change_status(tx, central, &id, to, cause)
+            .await?
+            .changed()
+        {
+            changed.push(raw.clone());
+        }
+    }
+    Ok(changed)
 }
 
 fn with_delivery(summary: &str, d: &Delivery) -> String {
@@ -462,11 +489,6 @@ fn with_delivery(summary: &str, d: &Delivery) -> String {
         "none" => summary.to_owned(),
         _ => format!("{summary} [delivery {}]", d.key.id),
     }
-}
-
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
 }
 
 fn statuses(ids: &[String], s: TenantStatus) -> Vec<(TenantId, TenantStatus)> {

@@ -159,7 +159,7 @@ impl Payload {
                 ));
             }
         };
-        if !crate::market::signature::valid_id(&id) || id.len() > 200 {
+        if !crate::signature::valid_id(&id) || id.len() > 200 {
             return Err(Error::unprocessable(
                 "invalid_body",
                 "Invalid body: event_id must be 1 to 200 visible ASCII characters",

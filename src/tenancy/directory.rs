@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-use crate::tenancy::id::{TenantId, quote_ident};
+use crate::tenant_id::{TenantId, quote_ident};
 
 /// The channel status changes are announced on.
 pub const CHANNEL: &str = "mtpaas_tenants";

@@ -1,6 +1,9 @@
-//! A tenant's status changes: suspend, reinstate, delete, purge. One function changes
-//! the row, writes the history event and announces the change (`pg_notify`) in one
-//! transaction, so every replica's directory follows exactly what was committed.
+//! A tenant's status changes: suspend, reinstate, delete, purge. One function,
+//! [`change_status`], changes the row, writes the history event and announces the
+//! change (`pg_notify`) in the caller's transaction, so every replica's directory
+//! follows exactly what was committed. Every change goes through it: the market's
+//! deliveries (`market::lifecycle`), the superadmin API, the CLI, demo expiry and the
+//! retention purge.
 //!
 //! Allowed transitions (anything else is a 409 `invalid_transition`):
 //!
@@ -23,7 +26,7 @@ use sqlx::{Acquire, FromRow, PgConnection, PgPool};
 
 use crate::error::{Error, Result};
 use crate::tenancy::directory::{CHANNEL, TenantStatus, tenants_table};
-use crate::tenancy::id::TenantId;
+use crate::tenant_id::TenantId;
 
 /// The longest reason the registry's `*_reason` columns hold (`VARCHAR(255)`).
 pub const MAX_REASON_CHARS: usize = 255;
@@ -112,6 +115,29 @@ pub async fn get(
         .await?)
 }
 
+/// Who asks for a status change, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// Written as the history event's actor: `superadmin`, `market`, `system`, `cli:…`.
+    pub actor: &'a str,
+    /// Kept in the registry's `suspended_reason` / `deleted_reason` (its first 255
+    /// characters), and the event's detail unless `detail` is given.
+    pub reason: Option<&'a str>,
+    /// The event's detail when it says more than the reason (the market's names the
+    /// delivery and the application).
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> Cause<'a> {
+    pub fn new(actor: &'a str, reason: Option<&'a str>) -> Self {
+        Self {
+            actor,
+            reason,
+            detail: None,
+        }
+    }
+}
+
 /// Changes a tenant's status in its own transaction and returns the row after it.
 ///
 /// The caller updates its own process's directory (`state.directory.set`) after this
@@ -121,12 +147,11 @@ pub async fn set_status(
     central: &TenantId,
     tenant: &TenantId,
     new_status: TenantStatus,
-    actor: &str,
-    reason: Option<&str>,
+    cause: Cause<'_>,
 ) -> Result<TenantRow> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let change = change_status(&mut tx, central, tenant, new_status, actor, reason).await?;
+    let change = change_status(&mut tx, central, tenant, new_status, cause).await?;
     tx.commit().await?;
     Ok(change.tenant)
 }
@@ -139,9 +164,9 @@ pub async fn change_status(
     central: &TenantId,
     tenant: &TenantId,
     new_status: TenantStatus,
-    actor: &str,
-    reason: Option<&str>,
+    cause: Cause<'_>,
 ) -> Result<StatusChange> {
+    let Cause { actor, reason, .. } = cause;
     let table = tenants_table(central);
     let current: Option<(String,)> = sqlx::query_as(&format!(
         "SELECT status FROM {table} WHERE tenant_id = $1 FOR UPDATE"
@@ -190,6 +215,7 @@ pub async fn change_status(
         (TenantStatus::Deleted, TenantStatus::Active, None) => "restored from deleted".to_owned(),
         (_, _, r) => r.unwrap_or_default().to_owned(),
     };
+    let detail = cause.detail.map_or(detail, str::to_owned);
     let events = format!("{}.tenant_events", central.quoted());
     // Suspending stamps suspended_*, deleting stamps deleted_*; back to active clears
     // both (the history keeps them), so the registry never shows a stale suspension.
@@ -221,6 +247,37 @@ pub async fn change_status(
         previous,
         current: new_status,
     })
+}
+
+/// Writes one history event per tenant (`details[i]` for `tenants[i]`) and announces
+/// each tenant (`pg_notify`), in the caller's transaction: for what changes a tenant
+/// besides its status (the market's kind changes).
+pub async fn record_events(
+    tx: &mut PgConnection,
+    central: &TenantId,
+    tenants: &[String],
+    event: &str,
+    actor: &str,
+    details: &[String],
+) -> Result<()> {
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let events = format!("{}.tenant_events", central.quoted());
+    sqlx::query(&format!(
+        "WITH ev AS ( \
+             INSERT INTO {events} (tenant_id, event, actor, detail) \
+             SELECT t, $2, $3, d FROM unnest($1::text[], $4::text[]) AS u(t, d) \
+         ) \
+         SELECT pg_notify('{CHANNEL}', t) FROM unnest($1::text[]) AS t"
+    ))
+    .bind(tenants)
+    .bind(event)
+    .bind(actor)
+    .bind(details)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

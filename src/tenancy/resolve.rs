@@ -6,16 +6,16 @@
 //! tokio task-local for the rest of the request. A task spawned from a handler does not
 //! inherit the task-local: pass the `TenantId` explicitly.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::state::AppState;
-use crate::tenancy::id::TenantId;
+use crate::tenant_id::TenantId;
 
 tokio::task_local! {
     static CURRENT_TENANT: ResolvedTenant;
@@ -44,36 +44,46 @@ pub fn current_tenant() -> Option<TenantId> {
     CURRENT_TENANT.try_with(|r| r.tenant.clone()).ok().flatten()
 }
 
-/// The resolution middleware.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let resolved = match resolve(&state.config, &parts) {
+/// The resolution middleware: a request naming an invalid tenant is refused (400);
+/// otherwise the rest of it runs with its [`ResolvedTenant`] in the extensions and the
+/// task-local.
+pub async fn layer(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
+    let resolved = match resolve(&config, req.headers(), req.uri()) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    if let Some(t) = &resolved.tenant {
-        tracing::Span::current().record("tenant_id", t.as_str());
-    }
-    parts.extensions.insert(resolved.clone());
-    req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(resolved.clone());
     CURRENT_TENANT.scope(resolved, next.run(req)).await
 }
 
-/// Resolves the tenant of a request from its parts.
-pub fn resolve(config: &Config, parts: &Parts) -> Result<ResolvedTenant, Error> {
+/// What a request's log lines say its tenant is (`tenant_id` of the `request` span,
+/// set when the span opens): the resolved tenant, `-` for none, or `!invalid` when the
+/// tenant it names is not a valid id (it is answered 400). Neither can be a tenant id.
+pub fn log_label(config: &Config, headers: &HeaderMap, uri: &Uri) -> String {
+    match resolve(config, headers, uri) {
+        Ok(ResolvedTenant {
+            tenant: Some(t), ..
+        }) => t.as_str().to_owned(),
+        Ok(_) => "-".to_owned(),
+        Err(_) => "!invalid".to_owned(),
+    }
+}
+
+/// Resolves the tenant of a request from its headers and URI.
+pub fn resolve(config: &Config, headers: &HeaderMap, uri: &Uri) -> Result<ResolvedTenant, Error> {
     let candidates = [
-        (Source::Header, header_value(&parts.headers)),
+        (Source::Header, header_value(headers)),
         (
             Source::Query,
-            parts.uri.query().and_then(|q| query_value(q, "tenant")),
+            uri.query().and_then(|q| query_value(q, "tenant")),
         ),
-        (Source::Cookie, cookie_value(&parts.headers, "tenant_id")),
+        (Source::Cookie, cookie_value(headers, "tenant_id")),
         (
             Source::Subdomain,
             config
                 .base_domain
                 .as_deref()
-                .and_then(|base| subdomain(&host(parts)?, base)),
+                .and_then(|base| subdomain(&host(headers, uri)?, base)),
         ),
     ];
     for (source, value) in candidates {
@@ -158,10 +168,10 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-fn host(parts: &Parts) -> Option<String> {
-    match parts.headers.get(header::HOST) {
+fn host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    match headers.get(header::HOST) {
         Some(h) => Some(String::from_utf8_lossy(h.as_bytes()).into_owned()),
-        None => parts.uri.host().map(str::to_owned),
+        None => uri.host().map(str::to_owned),
     }
 }
 

@@ -6,8 +6,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use mtpaas::schema::migrate::{latest_tenant_version, migrate_tenants, tenant_migrations};
 use mtpaas::tenancy::TenantId;
-use mtpaas::tenancy::migrate::{latest_tenant_version, migrate_tenants, tenant_migrations};
 use serde_json::Value;
 use sqlx::PgPool;
 

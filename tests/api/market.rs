@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mtpaas::market::demo_expiry;
-use mtpaas::tenancy::migrate::lock_key;
+use mtpaas::schema::migrate::lock_key;
 use serde_json::{Value, json};
 use sqlx::mysql::MySqlPool;
 use sqlx::{Connection, Executor, MySqlConnection};
@@ -483,7 +483,9 @@ async fn status_of(app: &TestApp, tenant: &str) -> String {
 async fn expired_demos_get_their_tenants_suspended_once_with_history() {
     let DemoFixture { market: _m, app } = demo_fixture().await;
 
-    let suspended = demo_expiry::run_once(&app.state).await.unwrap();
+    let suspended = demo_expiry::run_once(&app.state.demo_expiry_job())
+        .await
+        .unwrap();
     let names: Vec<&str> = suspended.iter().map(|t| t.as_str()).collect();
     assert_eq!(names, vec!["demo_expired"]);
     assert_eq!(status_of(&app, "demo_expired").await, "suspended");
@@ -535,7 +537,12 @@ async fn expired_demos_get_their_tenants_suspended_once_with_history() {
     assert_json_error(resp, 403).await;
 
     // A second run finds nothing more to do and writes nothing.
-    assert!(demo_expiry::run_once(&app.state).await.unwrap().is_empty());
+    assert!(
+        demo_expiry::run_once(&app.state.demo_expiry_job())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM hltutor.tenant_events WHERE event = 'suspended' AND actor = 'system'",
     )
@@ -561,15 +568,18 @@ async fn demo_expiry_runs_on_one_replica_at_a_time() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    assert!(demo_expiry::run_once(&app.state).await.unwrap().is_empty());
+    assert!(
+        demo_expiry::run_once(&app.state.demo_expiry_job())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(status_of(&app, "demo_expired").await, "active");
     tx.rollback().await.unwrap();
 
     // Both replicas at once: the tenant is suspended once, with one event.
-    let (a, b) = tokio::join!(
-        demo_expiry::run_once(&app.state),
-        demo_expiry::run_once(&replica.state)
-    );
+    let (job_a, job_b) = (app.state.demo_expiry_job(), replica.state.demo_expiry_job());
+    let (a, b) = tokio::join!(demo_expiry::run_once(&job_a), demo_expiry::run_once(&job_b));
     assert_eq!(a.unwrap().len() + b.unwrap().len(), 1);
     assert_eq!(status_of(&app, "demo_expired").await, "suspended");
     let events: i64 = sqlx::query_scalar(
@@ -622,7 +632,9 @@ async fn a_market_outage_does_not_stop_demo_expiry_for_good() {
         .execute("RENAME TABLE service_applications TO sa_away")
         .await
         .unwrap();
-    let err = demo_expiry::run_once(&app.state).await.unwrap_err();
+    let err = demo_expiry::run_once(&app.state.demo_expiry_job())
+        .await
+        .unwrap_err();
     assert_eq!(err.status_code(), 503);
     assert_eq!(status_of(&app, "demo_expired").await, "active");
     market
@@ -630,5 +642,11 @@ async fn a_market_outage_does_not_stop_demo_expiry_for_good() {
         .execute("RENAME TABLE sa_away TO service_applications")
         .await
         .unwrap();
-    assert_eq!(demo_expiry::run_once(&app.state).await.unwrap().len(), 1);
+    assert_eq!(
+        demo_expiry::run_once(&app.state.demo_expiry_job())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -155,9 +155,16 @@ async fn metrics_show_tenants_by_status_and_pool_saturation() {
     }
 }
 
-/// Runs the real binary with `LOG_FORMAT=json` and reads its log lines.
-#[tokio::test]
-async fn json_log_lines_carry_the_request_and_tenant_ids() {
+/// The real binary, started with `LOG_FORMAT=<format>` and tower-http's own lines
+/// (`started processing request` is at debug), its stderr lines sent to the receiver.
+struct LoggedServer {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    base: String,
+    database_url: String,
+}
+
+async fn start_logged(format: &str) -> LoggedServer {
     let database_url = fresh_database().await;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -175,8 +182,9 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
             ("JWT_SECRET", JWT_SECRET),
             ("DB_MAX_CONNECTIONS", "3"),
             ("USAGE_FLUSH_INTERVAL_MS", "3600000"),
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "info"),
+            ("LOG_FORMAT", format),
+            ("NO_COLOR", "1"),
+            ("RUST_LOG", "info,tower_http=debug"),
         ])
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
@@ -185,7 +193,7 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         while let Ok(Some(l)) = lines.next_line().await {
             let _ = tx.send(l);
@@ -208,6 +216,44 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "the server never came up");
+    LoggedServer {
+        child,
+        lines: rx,
+        base,
+        database_url,
+    }
+}
+
+impl LoggedServer {
+    /// Stops the server gracefully (SIGTERM) and returns every line it logged.
+    async fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let exit = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the server stops on SIGTERM")
+            .unwrap();
+        assert!(exit.success(), "{exit:?}");
+        let mut all = Vec::new();
+        while let Ok(Some(l)) =
+            tokio::time::timeout(Duration::from_secs(2), self.lines.recv()).await
+        {
+            all.push(l);
+        }
+        all
+    }
+}
+
+/// Runs the real binary with `LOG_FORMAT=json` and reads its log lines.
+#[tokio::test]
+async fn json_log_lines_carry_the_request_and_tenant_ids() {
+    let server = start_logged("json").await;
+    let (base, database_url) = (server.base.clone(), server.database_url.clone());
+    let client = reqwest::Client::new();
     let resp = client
         .post(format!("{base}/api/tenant/create"))
         .header("X-API-Key", API_KEY)
@@ -228,22 +274,7 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
     assert_eq!(resp.headers()["x-request-id"], "req-users-0002");
 
     // A graceful stop (SIGTERM) flushes the one counted call.
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("the server stops on SIGTERM")
-        .unwrap();
-    assert!(exit.success(), "{exit:?}");
-
-    let mut all = Vec::new();
-    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
-        all.push(l);
-    }
+    let all = server.stop().await;
     let json: Vec<Value> = all
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
@@ -274,6 +305,13 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
         users.iter().any(|l| l["status"] == 401),
         "the request's response line: {users:#?}"
     );
+    // tower-http's first line of the request, logged before any handler ran.
+    assert!(
+        users
+            .iter()
+            .any(|l| l["message"] == "started processing request"),
+        "tower-http's request line: {users:#?}"
+    );
 
     // A line logged by a handler carries its request's id too.
     let create = of_request("req-create-0001");
@@ -300,4 +338,57 @@ async fn json_log_lines_carry_the_request_and_tenant_ids() {
     .await
     .unwrap();
     assert_eq!(stored, 1);
+}
+
+/// The human format names the request and its tenant on every line of a request,
+/// tower-http's included.
+#[tokio::test]
+async fn text_log_lines_carry_the_request_and_tenant_ids() {
+    let server = start_logged("text").await;
+    let client = reqwest::Client::new();
+    for (id, tenant) in [("req-text-0001", Some("univ_9")), ("req-text-0002", None)] {
+        let mut req = client
+            .get(format!("{}/api/users", server.base))
+            .header("X-Request-Id", id);
+        if let Some(t) = tenant {
+            req = req.header("X-Tenant-ID", t);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    let resp = client
+        .get(format!("{}/api/users", server.base))
+        .header("X-Request-Id", "req-text-0003")
+        .header("X-Tenant-ID", "Not-A-Schema")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let all = server.stop().await;
+
+    for (id, label) in [
+        ("req-text-0001", "univ_9"),
+        ("req-text-0002", "-"),
+        ("req-text-0003", "!invalid"),
+    ] {
+        let lines: Vec<&String> = all
+            .iter()
+            .filter(|l| l.contains(&format!("request_id={id}")))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("started processing request")),
+            "tower-http's request line of {id}: {all:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("finished processing request")),
+            "tower-http's response line of {id}: {all:#?}"
+        );
+        for line in &lines {
+            assert!(line.contains(&format!("tenant_id={label}")), "{line}");
+        }
+    }
 }

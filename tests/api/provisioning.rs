@@ -181,7 +181,7 @@ async fn the_seeds_curl_creates_test_univ_as_a_complete_copy_of_the_template() {
             "SELECT version FROM hltutor.tenant_schema_versions WHERE schema_name = 'test_univ'",
         )
         .await;
-    assert_eq!(version, mtpaas::tenancy::migrate::latest_tenant_version());
+    assert_eq!(version, mtpaas::schema::migrate::latest_tenant_version());
 }
 
 #[tokio::test]

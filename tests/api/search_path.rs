@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use mtpaas::tenancy::{TenantId, TenantTx};
+use mtpaas::tenancy::TenantId;
+use mtpaas::tenant_db::TenantTx;
 use postgres_types::Type;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
@@ -61,9 +62,10 @@ async fn a_transaction_dropped_mid_query_never_leaks_its_search_path() {
     // A one-message read dropped while the server runs it (first while it is being
     // prepared, then prepared), one that fails, and plain ones, on one tenant
     // connection (`TenantConns`, as the server holds them): its next user is checked.
-    use mtpaas::tenancy::TenantConns;
-    use mtpaas::tenancy::conn::{PreparedRead, read};
-    use mtpaas::tenancy::pools::TenantConnsConfig;
+    use mtpaas::tenant_db::PreparedRead;
+    use mtpaas::tenant_db::TenantConns;
+    use mtpaas::tenant_db::conn::read;
+    use mtpaas::tenant_db::pools::TenantConnsConfig;
     let conns = TenantConns::new(
         app.database_url.parse().unwrap(),
         TenantConnsConfig {
@@ -245,9 +247,10 @@ async fn hundreds_of_concurrent_and_cancelled_requests_only_ever_see_their_own_r
 
 #[tokio::test]
 async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail() {
-    use mtpaas::tenancy::conn::{PreparedRead, read};
-    use mtpaas::tenancy::pools::TenantConnsConfig;
-    use mtpaas::tenancy::{TenantConn, TenantConns};
+    use mtpaas::tenant_db::PreparedRead;
+    use mtpaas::tenant_db::conn::read;
+    use mtpaas::tenant_db::pools::TenantConnsConfig;
+    use mtpaas::tenant_db::{TenantConn, TenantConns};
     const EMAILS: PreparedRead = PreparedRead {
         name: "emails",
         params: &[Type::INT8],
@@ -316,14 +319,15 @@ async fn tenant_connections_are_replaced_after_their_lifetime_and_when_they_fail
     );
 }
 
-/// The read connections (`tenancy::wire`): the path is set for the read's own message
+/// The read connections (`tenant_db::wire`): the path is set for the read's own message
 /// and gone after it, whatever happens to the read.
 #[tokio::test]
 async fn wire_reads_set_the_tenant_path_for_their_message_only() {
-    use mtpaas::tenancy::conn::{PreparedRead, read_wire};
+    use mtpaas::tenant_db::PreparedRead;
+    use mtpaas::tenant_db::conn::read_wire;
 
-    use mtpaas::tenancy::TenantConn;
-    use mtpaas::tenancy::wire::WireConn;
+    use mtpaas::tenant_db::TenantConn;
+    use mtpaas::tenant_db::wire::WireConn;
     const EMAILS: PreparedRead = PreparedRead {
         name: "emails",
         params: &[Type::INT8],
@@ -555,7 +559,8 @@ async fn an_open_is_finished_when_its_request_goes_away() {
 /// the same connection, clean, goes to the next user; nothing is reopened.
 #[tokio::test]
 async fn a_dropped_read_is_finished_and_its_connection_kept() {
-    use mtpaas::tenancy::conn::{PreparedRead, read_tenant};
+    use mtpaas::tenant_db::PreparedRead;
+    use mtpaas::tenant_db::conn::read_tenant;
 
     const SLOW: PreparedRead = PreparedRead {
         name: "slow",
@@ -598,13 +603,13 @@ async fn a_dropped_read_is_finished_and_its_connection_kept() {
     assert_eq!(conns.stats().0, 1);
 }
 
-/// One read connection (`tenancy::wire`) to the app's database, as the server holds them.
-fn wire_conns(app: &TestApp) -> mtpaas::tenancy::TenantConns<mtpaas::tenancy::wire::WireConn> {
-    use mtpaas::tenancy::pools::TenantConnsConfig;
-    use mtpaas::tenancy::wire::WireOptions;
+/// One read connection (`tenant_db::wire`) to the app's database, as the server holds them.
+fn wire_conns(app: &TestApp) -> mtpaas::tenant_db::TenantConns<mtpaas::tenant_db::wire::WireConn> {
+    use mtpaas::tenant_db::pools::TenantConnsConfig;
+    use mtpaas::tenant_db::wire::WireOptions;
     let opts =
         WireOptions::from_config(&app.database_url.parse().unwrap(), &app.database_url).unwrap();
-    mtpaas::tenancy::TenantConns::new(
+    mtpaas::tenant_db::TenantConns::new(
         opts,
         TenantConnsConfig {
             connections: 1,

@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use sqlx::migrate::Migrator;
 use sqlx::{Acquire, Executor, PgConnection, PgPool};
 
-use crate::tenancy::id::TenantId;
+use crate::tenant_id::TenantId;
 
 pub static CENTRAL: Migrator = sqlx::migrate!("./migrations/central");
 pub static TENANT: Migrator = sqlx::migrate!("./migrations/tenant");
@@ -90,6 +90,13 @@ pub async fn migrate_central(pool: &PgPool, central: &TenantId) -> anyhow::Resul
     )))
     .await?;
     CENTRAL.run(&mut *conn).await?;
+    Ok(())
+}
+
+/// Start-up: the central schema's migrations, then the template schema's.
+pub async fn migrate_all(pool: &PgPool, config: &crate::config::Config) -> anyhow::Result<()> {
+    migrate_central(pool, &config.central_schema).await?;
+    migrate_template(pool, &config.central_schema, &config.template_schema).await?;
     Ok(())
 }
 

@@ -4,11 +4,11 @@
 //! rotating. The HMAC is the `standardwebhooks` crate's; this module adds what the crate
 //! leaves out: several receiving secrets (rotation on our side), an injectable clock
 //! (so the specification's test vector can be checked) and reasons a caller can act on.
+//! It depends on nothing of the crate: `config` checks `WEBHOOK_SIGNING_SECRET` with it
+//! at start-up, and the webhook guard (`auth::webhook`) verifies deliveries with it.
 
 use axum::http::HeaderMap;
 use standardwebhooks::Webhook;
-
-use crate::auth::constant_time_eq;
 
 pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
@@ -135,6 +135,12 @@ impl Verifier {
             Err(SignatureError::NoMatch)
         }
     }
+}
+
+/// `auth::constant_time_eq`, here so this module stands alone below `config`.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Signs a delivery as the market does: the value of `webhook-signature`.

@@ -3,7 +3,7 @@
 //!
 //! Why a home connection: each Postgres backend caches the catalog entries (relations,
 //! indexes, types) of every schema it has touched, and keeps the reads prepared on it
-//! for each tenant (`tenancy::conn::read`). A backend that meets a schema for the first
+//! for each tenant (`tenant_db::conn::read`). A backend that meets a schema for the first
 //! time pays catalog lookups and a `PREPARE` before it can answer. With one shared pool
 //! and thousands of tenants every connection meets every schema: caches miss often and
 //! grow to the size of the whole database on each backend. With a home connection per
@@ -24,13 +24,13 @@
 //! another frees up first: that costs tail latency, as separate checkout lines do.
 //!
 //! The same routing holds two kinds of connection ([`Open`]): sqlx's, for write
-//! transactions, and `tenancy::wire`'s, for reads; a server has one set of each.
+//! transactions, and `tenant_db::wire`'s, for reads; a server has one set of each.
 //!
 //! Why not a sqlx pool: a pool cannot pick a connection by what it has served, and
 //! sqlx pings every connection it takes back (one more round trip per request). A
 //! connection here goes back by dropping its guard: a read is one complete message
-//! (`tenancy::conn::read`) and a write transaction is finished or rolled back before
-//! its guard is dropped (`tenancy::conn::TenantTx`), so there is nothing to check.
+//! (`tenant_db::conn::read`) and a write transaction is finished or rolled back before
+//! its guard is dropped (`tenant_db::conn::TenantTx`), so there is nothing to check.
 //! A connection that failed (not an SQL error: I/O, protocol) is closed and the next
 //! user opens a new one; connections older than `DB_MAX_LIFETIME_SECS` (less a random
 //! part of up to a quarter, so that they are not all replaced at once) are replaced,
@@ -48,8 +48,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 
-use crate::tenancy::TenantId;
-use crate::tenancy::wire::{WireConn, WireOptions};
+use crate::tenant_db::wire::{WireConn, WireOptions};
+use crate::tenant_id::TenantId;
 
 /// A connection [`TenantConns`] can hold: sqlx's, for transactions, or a
 /// [`WireConn`], for reads.

@@ -47,7 +47,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::tenancy::directory::CHANNEL;
-use crate::tenancy::id::{TenantId, quote_ident};
+use crate::tenant_id::{TenantId, quote_ident};
 
 pub const MANIFEST: &str = "manifest.json";
 const MANIFEST_FORMAT: u32 = 1;
@@ -332,7 +332,7 @@ pub async fn backup_tenants(
         .buffer_unordered(jobs.max(1));
     while let Some((tenant, r)) = results.next().await {
         if let Err(e) = r {
-            let reason = crate::tenancy::migrate::error_text(&e);
+            let reason = crate::schema::migrate::error_text(&e);
             if progress.is_hidden() {
                 tracing::warn!(tenant_id = %tenant, error = %reason, "tenant backup failed");
             } else {

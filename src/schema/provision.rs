@@ -14,9 +14,9 @@ use sqlx::{Acquire, Executor, PgPool};
 
 use crate::auth::password::{SETUP_TOKEN_TTL_HOURS, new_setup_token};
 use crate::error::{Error, Result};
+use crate::schema::migrate::{latest_tenant_version, pending_script};
 use crate::tenancy::directory::CHANNEL;
-use crate::tenancy::id::TenantId;
-use crate::tenancy::migrate::{latest_tenant_version, pending_script};
+use crate::tenant_id::TenantId;
 
 /// A validated request for a new tenant.
 #[derive(Debug, Clone)]

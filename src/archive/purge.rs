@@ -16,11 +16,12 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 use sqlx::{Acquire, PgPool};
 
+use crate::archive::backup::{PgTools, backup_tenants};
 use crate::config::Config;
-use crate::tenancy::backup::{PgTools, backup_tenants};
-use crate::tenancy::directory::CHANNEL;
-use crate::tenancy::id::TenantId;
-use crate::tenancy::migrate::{error_text, lock_key};
+use crate::schema::migrate::{error_text, lock_key};
+use crate::tenancy::directory::TenantStatus;
+use crate::tenancy::lifecycle::{self, Cause};
+use crate::tenant_id::TenantId;
 
 /// How often the in-server job looks for tenants to purge.
 pub const SERVER_INTERVAL: Duration = Duration::from_secs(3600);
@@ -217,20 +218,22 @@ async fn purge_one(
     ))
     .execute(&mut *tx)
     .await?;
+    lifecycle::change_status(
+        &mut tx,
+        central,
+        tenant,
+        TenantStatus::Purged,
+        Cause {
+            actor,
+            reason: None,
+            detail: Some(detail),
+        },
+    )
+    .await?;
     sqlx::query(&format!(
-        "WITH purged AS ( \
-             UPDATE {c}.tenants SET status = 'purged', updated_at = NOW() WHERE tenant_id = $1 \
-         ), version AS ( \
-             DELETE FROM {c}.tenant_schema_versions WHERE schema_name = $1 \
-         ), event AS ( \
-             INSERT INTO {c}.tenant_events (tenant_id, event, actor, detail) \
-             VALUES ($1, 'purged', $2, $3) \
-         ) \
-         SELECT pg_notify('{CHANNEL}', $1)"
+        "DELETE FROM {c}.tenant_schema_versions WHERE schema_name = $1"
     ))
     .bind(tenant.as_str())
-    .bind(actor)
-    .bind(detail)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::Serialize;
 use sqlx::{Acquire, PgPool};
 
-use crate::tenancy::id::{TenantId, quote_ident};
+use crate::tenant_id::{TenantId, quote_ident};
 
 /// Schemas read per catalog query.
 const BATCH: usize = 100;

@@ -6,7 +6,7 @@
 //!
 //! The path is set with `SET LOCAL`, which Postgres scopes to the transaction: it ends
 //! with `COMMIT` or `ROLLBACK`, never later. Tenant connections are held by
-//! `tenancy::pools::TenantConns` (a pool's connections are handled the same way); a
+//! `tenant_db::pools::TenantConns` (a pool's connections are handled the same way); a
 //! connection goes to its next user only in one of these ways:
 //! 1. A read ([`read`], [`read_wire`]) finished: its one message was one implicit
 //!    transaction, over when Postgres answered. A read dropped mid-message (the request
@@ -33,7 +33,7 @@
 //! # Reads: one message, one round trip, a cached plan, nothing left behind
 //!
 //! Reads normally go over connections of their own in the extended protocol
-//! ([`read_wire`], `tenancy::wire`): `set_config('search_path', …, true)` and the read
+//! ([`read_wire`], `tenant_db::wire`): `set_config('search_path', …, true)` and the read
 //! prepared for the tenant, pipelined under one `Sync`, so one implicit transaction, the
 //! path local to it; a statement is prepared in the same message as its first use (no
 //! extra round trip), rows come in binary. The guarantees below hold the same way.
@@ -71,20 +71,15 @@
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use futures::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{Either, Executor, PgConnection, PgPool, Postgres};
 
-use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::tenancy::directory::TenantStatus;
-use crate::tenancy::id::TenantId;
-use crate::tenancy::pools::{TenantConn, TenantConns};
-use crate::tenancy::resolve::ResolvedTenant;
-use crate::tenancy::wire::{WireConn, WireRow};
+use crate::tenant_db::pools::{TenantConn, TenantConns};
+use crate::tenant_db::prepared::PreparedRead;
+use crate::tenant_db::wire::{WireConn, WireRow};
+use crate::tenant_id::TenantId;
 
 /// How long a dropped transaction may take to roll back before its connection is closed.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -206,17 +201,6 @@ impl DerefMut for Held {
     }
 }
 
-/// A read-only statement in a tenant's schema, prepared on each connection once per
-/// tenant ([`read`]).
-pub struct PreparedRead {
-    /// `[a-z_]{1,12}`: the server-side statement is `"<name>:<tenant>"` (at most 63 bytes).
-    pub name: &'static str,
-    /// The parameters' types, e.g. `&[Type::INT8, Type::INT4]` (at least one).
-    pub params: &'static [postgres_types::Type],
-    /// The statement: unqualified table names, parameters `$1`…
-    pub sql: &'static str,
-}
-
 /// Runs `read` in the schema of the tenant `conn` was acquired for, with integer
 /// arguments (`None` is NULL), in one round trip when this connection has prepared it
 /// for this tenant before (see the module docs). A connection that failed (anything
@@ -239,7 +223,7 @@ pub async fn read(
     result
 }
 
-/// [`read`] over a read connection (`tenancy::wire`): the same guarantees in one
+/// [`read`] over a read connection (`tenant_db::wire`): the same guarantees in one
 /// extended-protocol message. A connection that failed is closed.
 pub async fn read_wire(
     conn: &mut TenantConn<WireConn>,
@@ -407,80 +391,5 @@ impl Drop for TenantTx {
             }
             Err(_) => conn.discard(),
         }
-    }
-}
-
-/// The request's tenant, checked to exist and be active (from the in-memory directory).
-#[derive(Debug, Clone)]
-pub struct ActiveTenant(pub TenantId);
-
-impl FromRequestParts<AppState> for ActiveTenant {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let resolved = parts
-            .extensions
-            .get::<ResolvedTenant>()
-            .cloned()
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("tenant resolution layer missing")))?;
-        let Some(id) = resolved.tenant else {
-            return Err(Error::bad_request(
-                "tenant_required",
-                "No tenant: send the X-Tenant-ID header",
-            ));
-        };
-        check_status(state, &id).await?;
-        Ok(ActiveTenant(id))
-    }
-}
-
-/// Refuses a tenant that is unknown (404), suspended (403) or deleted (410).
-pub async fn check_status(state: &AppState, id: &TenantId) -> Result<()> {
-    match state.directory.status(id).await? {
-        Some(TenantStatus::Active) => Ok(()),
-        Some(TenantStatus::Suspended) => Err(Error::forbidden(
-            "tenant_suspended",
-            format!("Tenant {id} is suspended"),
-        )),
-        Some(TenantStatus::Deleted | TenantStatus::Purged) => Err(Error::Gone {
-            code: "tenant_deleted",
-            detail: format!("Tenant {id} has been deleted"),
-        }),
-        None => Err(Error::not_found(
-            "tenant_not_found",
-            format!("Tenant {id} not found"),
-        )),
-    }
-}
-
-/// Extractor: an active tenant and its open transaction. Handlers finish it with
-/// `db.commit().await?`; dropping it rolls back.
-pub struct TenantDb(pub TenantTx);
-
-impl FromRequestParts<AppState> for TenantDb {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let ActiveTenant(id) = ActiveTenant::from_request_parts(parts, state).await?;
-        Ok(TenantDb(TenantTx::begin(&state.db, &id).await?))
-    }
-}
-
-impl Deref for TenantDb {
-    type Target = TenantTx;
-    fn deref(&self) -> &TenantTx {
-        &self.0
-    }
-}
-
-impl DerefMut for TenantDb {
-    fn deref_mut(&mut self) -> &mut TenantTx {
-        &mut self.0
-    }
-}
-
-impl TenantDb {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.0.commit().await
     }
 }

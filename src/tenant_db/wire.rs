@@ -4,7 +4,7 @@
 //! # Why its own connection
 //!
 //! A read must set the tenant's path and run under it with nothing left on the
-//! connection afterwards (`tenancy::conn`). With sqlx that takes one simple-protocol
+//! connection afterwards (`tenant_db::conn`). With sqlx that takes one simple-protocol
 //! message, `SET LOCAL search_path …; EXECUTE …`, which Postgres parses twice, runs
 //! through an extra portal and answers in text. The extended protocol does the same in
 //! one round trip with less work: `Bind`/`Execute` of a prepared
@@ -23,9 +23,9 @@
 //! path in the same message as its first use, with its result columns' types), and
 //! whether a message is in flight: a read whose future was dropped before its
 //! `ReadyForQuery` leaves the connection unusable ([`WireConn::is_usable`]) until the
-//! rest of the reply is read ([`WireConn::finish`], which `tenancy::conn::read_tenant`
+//! rest of the reply is read ([`WireConn::finish`], which `tenant_db::conn::read_tenant`
 //! runs on a task when a request is dropped mid-read); one that cannot be finished is
-//! closed by its holder (`tenancy::pools::TenantConns`).
+//! closed by its holder (`tenant_db::pools::TenantConns`).
 //!
 //! # Scope
 //!
@@ -35,7 +35,7 @@
 //! `sslmode=disable` or `allow`, or `prefer` (sqlx's default) to a Unix socket or a
 //! loopback address. Otherwise (`require`, `verify-*`, or `prefer` to another host,
 //! which sqlx would encrypt if the server offers it) [`WireOptions::from_config`] gives
-//! `None` and reads go through sqlx (`tenancy::conn::read`) instead.
+//! `None` and reads go through sqlx (`tenant_db::conn::read`) instead.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -54,8 +54,8 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::tenancy::TenantId;
-use crate::tenancy::conn::PreparedRead;
+use crate::tenant_db::prepared::PreparedRead;
+use crate::tenant_id::TenantId;
 
 /// The statement every read binds first (fully qualified: found whatever the path).
 const SET_PATH: &str = "set_path";
