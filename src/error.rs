@@ -128,6 +128,9 @@ impl Error {
             | Self::Unavailable { code, .. } => code,
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Database(sqlx::Error::Database(d)) if node_unreachable(d.as_ref()) => {
+                "database_node_unavailable"
+            }
             Self::Database(e) if is_unavailable(e) => "database_unavailable",
             Self::Database(e) if is_bad_input(e) => "invalid_body",
             Self::Database(_) | Self::Internal(_) => "internal_error",
@@ -151,16 +154,29 @@ fn is_bad_input(e: &sqlx::Error) -> bool {
 fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(d) => session_ended(d.as_ref()),
+        sqlx::Error::Database(d) => session_ended(d.as_ref()) || node_unreachable(d.as_ref()),
         _ => false,
     }
 }
 
+/// A Citus node the statement needed cannot be reached (a worker is down or hung): the
+/// coordinator answers class 08 about its connection to that node, and our session to
+/// the coordinator goes on. Citus names the node in the message; nothing else tells
+/// this apart from a failure of our own connection.
+pub fn node_unreachable(e: &dyn sqlx::error::DatabaseError) -> bool {
+    let m = e.message();
+    e.code().is_some_and(|c| c.starts_with("08"))
+        && (m.starts_with("connection to the remote node")
+            || m.starts_with("could not establish any connections to the node"))
+}
+
 /// Postgres ended the session or cannot give one: class 08 (connection exception) and
-/// 57P01-03 (admin shutdown, crash shutdown, cannot connect now).
+/// 57P01-03 (admin shutdown, crash shutdown, cannot connect now); not a Citus node
+/// the coordinator cannot reach ([`node_unreachable`]: the session is fine).
 pub fn session_ended(e: &dyn sqlx::error::DatabaseError) -> bool {
     e.code()
         .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+        && !node_unreachable(e)
 }
 
 /// Renders the contract's error body.
@@ -172,6 +188,12 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let detail = match &self {
+            Self::Database(sqlx::Error::Database(d)) if node_unreachable(d.as_ref()) => {
+                tracing::warn!(error = %d, "database node unreachable");
+                "The database node holding this data cannot be reached; other tenants are \
+                 not affected. Try again shortly"
+                    .to_owned()
+            }
             Self::Database(e) if is_unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 "The database is unavailable; try again shortly".to_owned()
@@ -284,5 +306,57 @@ mod tests {
     fn losing_the_database_is_unavailable_not_an_internal_error() {
         assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[derive(Debug)]
+    struct Answered(&'static str, &'static str);
+
+    impl std::fmt::Display for Answered {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.1)
+        }
+    }
+    impl std::error::Error for Answered {}
+    impl sqlx::error::DatabaseError for Answered {
+        fn message(&self) -> &str {
+            self.1
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_citus_worker_out_of_reach_is_a_503_and_keeps_the_session() {
+        let worker = Answered(
+            "08006",
+            "connection to the remote node postgres@127.0.0.1:9701 failed with the following \
+             error: Connection refused",
+        );
+        assert!(node_unreachable(&worker));
+        assert!(!session_ended(&worker));
+        let hung = Answered(
+            "08006",
+            "could not establish any connections to the node 127.0.0.1:9701 after 3000 ms",
+        );
+        assert!(node_unreachable(&hung) && !session_ended(&hung));
+        let ours = Answered("08006", "connection failure");
+        assert!(session_ended(&ours) && !node_unreachable(&ours));
+        assert!(session_ended(&Answered("57P01", "terminating connection")));
+        let e = Error::Database(sqlx::Error::Database(Box::new(worker)));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "database_node_unavailable");
     }
 }

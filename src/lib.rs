@@ -16,7 +16,8 @@ pub mod market;
 pub mod schema;
 pub mod tenancy;
 pub mod usage;
-// The database: the central pool and the tenant-scoped connection.
+// The database: the central pool, the tenant-scoped connection, the Citus cluster.
+pub mod cluster;
 pub mod db;
 pub mod tenant_db;
 // The base: settings, errors, telemetry, and the value types config parses.

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod cluster;
 pub mod migrate;
 pub mod progress;
 pub mod purge;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Send a signed market webhook to a running server (checks an integration).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// On Citus: the nodes, moving a tenant, rebalancing, distributing tenant schemas.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -70,6 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Restore(args) => operator(backup::run_restore(&config, args).await),
         Command::Purge(args) => operator(purge::run(&config, args).await),
         Command::Webhook(cmd) => webhook::run(cmd, &config).await,
+        Command::Cluster(cmd) => operator(cluster::run(&config, cmd).await),
     }
 }
 

@@ -255,12 +255,25 @@ pub async fn run(config: &Config, cmd: TenantCommand) -> anyhow::Result<()> {
             let Some((record, events)) = show(&pool, central, &id).await? else {
                 anyhow::bail!("tenant {id} not found");
             };
+            // On Citus, the node that holds the tenant's schema.
+            let node = crate::cluster::node_of(&pool, &id).await?;
             if json {
                 let mut v = serde_json::to_value(&record)?;
+                if let Some(n) = &node {
+                    v["node"] = serde_json::Value::from(n.as_str());
+                }
                 v["events"] = serde_json::to_value(&events)?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print!("{}", details(&record, &events));
+                let text = details(&record, &events);
+                match &node {
+                    // Right after the status, before the history.
+                    Some(n) => {
+                        let at = text.find("history:\n").unwrap_or(text.len());
+                        print!("{}{:<17}{n}\n{}", &text[..at], "node", &text[at..]);
+                    }
+                    None => print!("{text}"),
+                }
             }
             Ok(())
         }

@@ -149,15 +149,28 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/tenant/superadmin/tenants/{id}", tag = "superadmin",
     params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
-    responses((status = 200, body = TenantRow), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, body = TenantView), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn one(
     _op: SuperAdmin,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<TenantRow>> {
+) -> Result<Json<TenantView>> {
     let id = tenant_id(&state, &id)?;
-    Ok(Json(load(&state, &id).await?))
+    let tenant = load(&state, &id).await?;
+    let node = crate::cluster::node_of(&state.db, &id).await?;
+    Ok(Json(TenantView { tenant, node }))
+}
+
+/// One tenant as operators see it: its registry row and, on Citus, its node.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    #[serde(flatten)]
+    pub tenant: TenantRow,
+    /// On a Citus cluster, the node (`host:port`) that holds the tenant's schema;
+    /// absent on a single Postgres.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]

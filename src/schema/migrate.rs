@@ -67,6 +67,86 @@ pub fn pending_script_in(migrations: &[TenantMigration], from: i64) -> String {
         .join("\n;\n")
 }
 
+/// The statements of a script, in order, each without its `;`: split on semicolons
+/// outside quotes ('…', "…"), dollar quotes ($$…$$, $tag$…$tag$) and comments (-- and
+/// /* */). Empty statements are dropped.
+///
+/// Tenant DDL is sent one statement per message: on Citus a message holding several
+/// statements fails as soon as one of them is DDL Citus propagates to a worker (it
+/// re-sends the whole message there). Only statement boundaries are needed, so a
+/// tokenizer this small does instead of an SQL parser.
+pub fn statements(script: &str) -> Vec<&str> {
+    let b = script.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // $tag$ where tag is empty or an identifier (not a positional $1).
+                let tag_end = script[i + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(|n| i + 1 + n);
+                if let Some(e) = tag_end
+                    && b[e] == b'$'
+                    && !b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                {
+                    let tag = &script[i..=e];
+                    match script[e + 1..].find(tag) {
+                        Some(n) => i = e + 1 + n + tag.len() - 1,
+                        None => i = b.len(),
+                    }
+                }
+            }
+            b';' => {
+                push_statement(&mut out, &script[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    push_statement(&mut out, &script[start.min(b.len())..]);
+    out
+}
+
+fn push_statement<'a>(out: &mut Vec<&'a str>, s: &'a str) {
+    let s = s.trim();
+    let only_comments = s
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("--"));
+    if !only_comments {
+        out.push(s);
+    }
+}
+
+/// Runs `script` one statement per message (see [`statements`]).
+pub async fn execute_each(conn: &mut PgConnection, script: &str) -> Result<(), sqlx::Error> {
+    for statement in statements(script) {
+        conn.execute(sqlx::raw_sql(statement)).await?;
+    }
+    Ok(())
+}
+
 /// A session advisory lock key for one named job, stable across processes.
 pub fn lock_key(name: &str) -> i64 {
     use sha2::{Digest, Sha256};
@@ -85,8 +165,12 @@ pub async fn migrate_central(pool: &PgPool, central: &TenantId) -> anyhow::Resul
         .bind(lock_key(&format!("mtpaas:migrate:{central}")))
         .execute(&mut *conn)
         .await?;
+    // On Citus the central schema stays on the coordinator (with schema-based sharding
+    // on, a new schema would be distributed to a worker); plain Postgres takes the
+    // setting as a placeholder.
     conn.execute(sqlx::raw_sql(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
+        "SET citus.enable_schema_based_sharding TO off; CREATE SCHEMA IF NOT EXISTS {q}; \
+         SET search_path TO {q}"
     )))
     .await?;
     CENTRAL.run(&mut *conn).await?;
@@ -167,12 +251,12 @@ pub async fn migrate_schema_with(
         tx.rollback().await?;
         return Ok(current);
     }
-    let script = format!(
-        "SET LOCAL search_path TO {}; {}",
-        schema.quoted(),
-        pending_script_in(migrations, current)
-    );
-    tx.execute(sqlx::raw_sql(&script)).await?;
+    tx.execute(sqlx::raw_sql(&format!(
+        "SET LOCAL search_path TO {}",
+        schema.quoted()
+    )))
+    .await?;
+    execute_each(&mut tx, &pending_script_in(migrations, current)).await?;
     sqlx::query(&format!(
         "UPDATE {versions} SET version = $2, updated_at = now() WHERE schema_name = $1"
     ))
@@ -403,6 +487,35 @@ mod tests {
         let err = with_extra_migrations(&dir).unwrap_err().to_string();
         assert!(err.contains("not above the built-in migrations"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn scripts_split_into_statements_outside_quotes_and_comments() {
+        let script = "-- header; with a semicolon\nCREATE TABLE a (x text DEFAULT ';');\n\
+             CREATE INDEX \"i;x\" ON a (x) /* a ; comment */;\n\
+             CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n\
+             SELECT $$a;b$$, $1::int\n;\n-- trailing comment only\n";
+        assert_eq!(
+            statements(script),
+            vec![
+                "-- header; with a semicolon\nCREATE TABLE a (x text DEFAULT ';')",
+                "CREATE INDEX \"i;x\" ON a (x) /* a ; comment */",
+                "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+                "SELECT $$a;b$$, $1::int",
+            ]
+        );
+        assert!(statements("").is_empty());
+        assert!(statements(" ;; -- nothing\n").is_empty());
+        assert_eq!(
+            statements("SELECT 'unterminated;"),
+            vec!["SELECT 'unterminated;"]
+        );
+    }
+
+    #[test]
+    fn every_tenant_migration_splits_into_its_statements() {
+        let n = statements(&pending_script(0)).len();
+        assert!(n >= 4, "the tenant tables and indexes: {n}");
     }
 
     #[test]

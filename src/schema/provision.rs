@@ -6,15 +6,16 @@
 //! default, index, constraint and foreign key is therefore identical to the template's
 //! by construction, foreign keys point inside the new schema, and identity columns get
 //! sequences of their own (`mtpaas check` verifies the copy against the template). The
-//! whole script is one simple-protocol message: creating a tenant costs five round
-//! trips (BEGIN, claim the row, DDL, admin + version + event + notify, COMMIT).
+//! DDL goes one statement per message (`CREATE SCHEMA` and the path in the first), as
+//! Citus needs to distribute the schema: creating a tenant costs BEGIN, claiming the
+//! row, one round trip per DDL statement, admin + version + event + notify, COMMIT.
 
 use serde::Serialize;
 use sqlx::{Acquire, Executor, PgPool};
 
 use crate::auth::password::{SETUP_TOKEN_TTL_HOURS, new_setup_token};
 use crate::error::{Error, Result};
-use crate::schema::migrate::{latest_tenant_version, pending_script};
+use crate::schema::migrate::{execute_each, latest_tenant_version, pending_script};
 use crate::tenancy::directory::CHANNEL;
 use crate::tenant_id::TenantId;
 
@@ -120,11 +121,16 @@ pub async fn create_tenant(
         };
     }
 
-    let ddl = format!(
-        "CREATE SCHEMA {t}; SET LOCAL search_path TO {t}; {}",
-        pending_script(0)
-    );
-    if let Err(e) = tx.execute(sqlx::raw_sql(&ddl)).await {
+    // One statement per message (`migrate::statements`: what Citus needs); the schema
+    // and the path in the first.
+    let ddl = async {
+        tx.execute(sqlx::raw_sql(&format!(
+            "CREATE SCHEMA {t}; SET LOCAL search_path TO {t}"
+        )))
+        .await?;
+        execute_each(&mut tx, &pending_script(0)).await
+    };
+    if let Err(e) = ddl.await {
         if let sqlx::Error::Database(dbe) = &e
             && dbe.code().as_deref() == Some("42P06")
         {

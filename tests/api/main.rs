@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod chat;
+mod citus;
 mod cli;
 mod errors;
 mod isolation;
