@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{SUPERADMIN_TOKEN, TestApp, WEBHOOK_SECRET, base_env};
+use crate::market::Market;
 
 fn citus_url() -> Option<String> {
     let url = std::env::var("CITUS_DATABASE_URL")
@@ -42,12 +43,20 @@ struct CitusApp {
 
 impl CitusApp {
     async fn spawn(url: &str) -> CitusApp {
+        Self::spawn_with(url, |_| {}).await
+    }
+
+    async fn spawn_with(
+        url: &str,
+        f: impl FnOnce(&mut std::collections::HashMap<String, String>),
+    ) -> CitusApp {
         let tag = suffix();
         let mut env = base_env(url);
         env.insert("CENTRAL_SCHEMA".into(), format!("c_{tag}"));
         env.insert("TEMPLATE_SCHEMA".into(), format!("tpl_{tag}"));
         env.insert("DB_MAX_CONNECTIONS".into(), "8".into());
         env.insert("RUST_LOG".into(), "warn".into());
+        f(&mut env);
         let for_app = env.clone();
         let app = TestApp::spawn_on(url, move |e| *e = for_app).await;
         CitusApp { app, env, tag }
@@ -171,7 +180,12 @@ impl CitusApp {
 #[tokio::test]
 async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
     let Some(url) = citus_url() else { return };
-    let c = CitusApp::spawn(&url).await;
+    let market = Market::fresh().await;
+    let c = CitusApp::spawn_with(&url, |env| {
+        env.insert("SERVICE_MARKET_DATABASE_URL".into(), market.url.clone());
+        env.insert("DEMO_EXPIRY_INTERVAL_SECS".into(), "0".into());
+    })
+    .await;
     let central = format!("c_{}", c.tag);
     let template = format!("tpl_{}", c.tag);
     // Start-up migrations ran; the central and template schemas stay on the coordinator.
@@ -340,8 +354,31 @@ async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
         "purged schema still there"
     );
 
-    // Demo expiry and the drift check ran against the same cluster; the registry saw
-    // every change.
+    // Demo expiry: a demo past its expiry at the market gets its tenant suspended.
+    let service = market.service("KELI Tutor").await;
+    let owner = market.user("demo@citus.ac.kr", "데모대학교").await;
+    let expired = market
+        .application(
+            owner,
+            service,
+            "demo",
+            "approved",
+            "NOW() - INTERVAL 15 DAY",
+            "NOW() - INTERVAL 1 HOUR",
+        )
+        .await;
+    let demo = c.tenant("cd");
+    let mut body = TestApp::create_body(&demo, expired);
+    body["application_kind"] = json!("demo");
+    assert_eq!(c.app.create_tenant_raw(&body).await.status(), 200);
+    let suspended = mtpaas::market::demo_expiry::run_once(&c.app.state.demo_expiry_job())
+        .await
+        .unwrap();
+    assert_eq!(
+        suspended.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        [demo.as_str()]
+    );
+
     let cluster = c.cli_ok(&["cluster", "nodes"]).await;
     assert!(cluster.contains("coordinator"), "{cluster}");
     c.clean_up().await;
