@@ -310,6 +310,29 @@ async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
     // restore --as (sharding off, then distributed), delete and purge.
     let migrated = c.cli_ok(&["migrate"]).await;
     assert!(migrated.contains("2 already up to date"), "{migrated}");
+    // A migration with DDL Citus propagates (an index needs a message of its own).
+    let extra = std::env::temp_dir().join(format!("mtpaas-citus-mig-{}", c.tag));
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(
+        extra.join("0002_nickname.sql"),
+        "ALTER TABLE user_mst ADD COLUMN nickname VARCHAR(50);\n\
+         CREATE INDEX user_mst_nickname_idx ON user_mst (nickname);\n",
+    )
+    .unwrap();
+    let extra = extra.to_str().unwrap();
+    let applied = c.cli_ok(&["migrate", "--extra-migrations", extra]).await;
+    assert!(
+        applied.contains("tenants: 2 at version 2 (2 migrated, 0 already up to date, 0 failed)"),
+        "{applied}"
+    );
+    let has_index: bool = sqlx::query_scalar(&format!(
+        "SELECT to_regclass('\"{a}\".user_mst_nickname_idx') IS NOT NULL"
+    ))
+    .fetch_one(&c.app.db)
+    .await
+    .unwrap();
+    assert!(has_index, "the new index on the worker's tenant");
+    assert_eq!(c.users_status(&a, &token_a).await, 200);
     let checked = c.cli_ok(&["check"]).await;
     assert!(checked.contains("0 with drift"), "{checked}");
     let shown = c.cli_ok(&["tenant", "show", &a]).await;
