@@ -1,7 +1,9 @@
 //! `SuperAdmin`: the operator. `Authorization: Bearer <SUPERADMIN_TOKEN>` (compared in
 //! constant time), or a JWT signed with `JWT_SECRET` whose claims say role `superadmin`
 //! and name no tenant. A tenant user's token — whatever its role — never passes: it
-//! carries a `tenant` claim and its role is `admin` or `member`.
+//! carries a `tenant` claim and its role is `admin` or `member`. Without an
+//! `Authorization` header, the operator console's cookie session counts instead
+//! (`console_session`: CSRF and origin checks for state-changing methods).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -10,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::constant_time_eq;
+use crate::auth::{console_session, constant_time_eq};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -67,29 +69,41 @@ fn unauthorized() -> Error {
     )
 }
 
+/// Checks an operator's credential: the static token (in constant time) or a superadmin
+/// JWT naming no tenant. The console's sign-in checks with this too.
+pub fn verify_credential(state: &AppState, token: &str) -> Option<SuperAdmin> {
+    let token = token.trim();
+    if token.is_empty() {
+        return None;
+    }
+    let expected = state.config.superadmin_token.expose_secret().as_bytes();
+    if constant_time_eq(token.as_bytes(), expected) {
+        return Some(SuperAdmin {
+            subject: "token".to_owned(),
+        });
+    }
+    match state.jwt.verify::<SuperAdminClaims>(token) {
+        Some(c) if c.role == ROLE && c.tenant.is_none() => Some(SuperAdmin { subject: c.sub }),
+        _ => None,
+    }
+}
+
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            // No header: the console's cookie session, if there is one.
+            return match console_session::authenticate(parts, state).await? {
+                Some(s) => Ok(SuperAdmin { subject: s.subject }),
+                None => Err(unauthorized()),
+            };
+        };
+        let header = header.to_str().map_err(|_| unauthorized())?;
         let (scheme, token) = header.split_once(' ').ok_or_else(unauthorized)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthorized());
         }
-        let expected = state.config.superadmin_token.expose_secret().as_bytes();
-        if constant_time_eq(token.as_bytes(), expected) {
-            return Ok(SuperAdmin {
-                subject: "token".to_owned(),
-            });
-        }
-        match state.jwt.verify::<SuperAdminClaims>(token) {
-            Some(c) if c.role == ROLE && c.tenant.is_none() => Ok(SuperAdmin { subject: c.sub }),
-            _ => Err(unauthorized()),
-        }
+        verify_credential(state, token).ok_or_else(unauthorized)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router())
         .merge(webhooks::router())
         .merge(superadmin::router())
+        .merge(console::router())
         .merge(metrics::api_router());
 
     let timeout = state.config.request_timeout;
