@@ -17,7 +17,7 @@ function lastDays(days) {
 
 /** A "nice" ceiling for the axis: 1, 2 or 5 times a power of ten. */
 function niceMax(v) {
-  if (v <= 0) return 1;
+  if (v <= 2) return 2;
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
   return 10 * p;
@@ -38,7 +38,8 @@ export function callsChart(perDay, days = 30) {
   const bw = plotW / series.length;
   const y = (v) => top + plotH - (v / max) * plotH;
 
-  const grid = [0, max / 2, max].map((v) =>
+  // Gridlines at whole numbers only.
+  const grid = [0, max / 2, max].filter(Number.isInteger).map((v) =>
     s(
       "g",
       { class: "grid" },
@@ -59,8 +60,13 @@ export function callsChart(perDay, days = 30) {
       s("title", null, `${fmtDay(d.day)}: ${fmtNumber(d.calls)}`),
     ),
   );
-  const ticks = [0, Math.floor(series.length / 2), series.length - 1].map((i) =>
-    s("text", { class: "tick", x: (left + i * bw + bw / 2).toFixed(1), y: H - 6, "text-anchor": "middle" }, fmtDay(series[i].day)),
+  // The first label starts at its bar, the last ends at its bar: none is cut off.
+  const ticks = [
+    [0, "start", left],
+    [Math.floor(series.length / 2), "middle", null],
+    [series.length - 1, "end", W - 8],
+  ].map(([i, anchor, x]) =>
+    s("text", { class: "tick", x: (x ?? left + i * bw + bw / 2).toFixed(1), y: H - 6, "text-anchor": anchor }, fmtDay(series[i].day)),
   );
   const title = t("usage.chart_title", { days });
   const svg = s(

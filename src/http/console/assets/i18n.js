@@ -494,7 +494,7 @@ export function eventText(e) {
 /** The mark of a demo: ended, ending soon, or days left. */
 export function demoText(secondsLeft, soon) {
   if (secondsLeft <= 0) return t("demo.ended");
-  const days = Math.floor(secondsLeft / 86400);
+  const days = Math.round(secondsLeft / 86400);
   if (soon && days < 1) return t("demo.soon_hours", { hours: Math.max(1, Math.floor(secondsLeft / 3600)) });
   return t(soon ? "demo.soon" : "demo.left", { days });
 }
