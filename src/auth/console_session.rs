@@ -289,20 +289,37 @@ pub fn check_same_origin(config: &Config, headers: &HeaderMap) -> Result<()> {
     if origin_of(&config.public_base_url).as_deref() == Some(origin.as_str()) {
         return Ok(());
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase);
-    let authority = origin.split_once("://").map(|(_, a)| a);
-    // The URL parser drops default ports from the origin; a Host header may carry one.
-    let same_host = match (authority, host.as_deref()) {
-        (Some(a), Some(h)) => {
-            a == h
-                || h.strip_suffix(":80") == Some(a) && origin.starts_with("http://")
-                || h.strip_suffix(":443") == Some(a) && origin.starts_with("https://")
-        }
-        _ => false,
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|v| !v.is_empty())
     };
+    // Where the browser sent the request: its Host, or what nginx says it was
+    // (X-Forwarded-Host and -Port; nginx forwards Host without the port). A page on
+    // another site cannot set these headers on a request that carries the cookie.
+    let mut hosts: Vec<String> = [header("host"), header("x-forwarded-host")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let (Some(h), Some(p)) = (header("x-forwarded-host"), header("x-forwarded-port")) {
+        hosts.push(format!("{h}:{p}"));
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err(cross_site());
+    };
+    // The URL parser drops default ports from the origin; a Host header may carry one.
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let same_host = hosts
+        .iter()
+        .any(|h| h == authority || h.strip_suffix(default_port) == Some(authority));
     if same_host { Ok(()) } else { Err(cross_site()) }
 }
 
@@ -432,6 +449,20 @@ mod tests {
             ("origin", "https://ops.example.org"),
         ]);
         assert!(check_same_origin(&c, &default_port).is_ok());
+        // Behind nginx on another port: Host has no port, X-Forwarded-Port says it.
+        let proxied = headers(&[
+            ("host", "ops.example.org"),
+            ("x-forwarded-host", "ops.example.org"),
+            ("x-forwarded-port", "8443"),
+            ("origin", "https://ops.example.org:8443"),
+        ]);
+        assert!(check_same_origin(&c, &proxied).is_ok());
+        let elsewhere = headers(&[
+            ("host", "ops.example.org"),
+            ("x-forwarded-port", "8443"),
+            ("origin", "https://evil.example:8443"),
+        ]);
+        assert!(check_same_origin(&c, &elsewhere).is_err());
     }
 
     #[test]

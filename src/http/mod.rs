@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("x-api-key"),
                     HeaderName::from_static("x-webhook-secret"),
                     HeaderName::from_static("webhook-signature"),
+                    HeaderName::from_static(crate::auth::console_session::CSRF_HEADER),
                 ]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
