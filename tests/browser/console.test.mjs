@@ -214,7 +214,7 @@ describe("operator console", () => {
     assert.match(await alpha.textContent(), /활성/);
     assert.match(await alpha.textContent(), /서비스/);
     // Activity comes after the list.
-    await page.waitForFunction(() => document.querySelector('tr[data-tenant="univ_alpha"] [data-role=calls]').textContent !== "…");
+    await page.waitForFunction(() => document.querySelector('tr[data-tenant="univ_alpha"] [data-role=calls]')?.textContent !== "…");
     const calls = await alpha.locator("[data-role=calls]").textContent();
     assert.ok(Number(calls.replace(/,/g, "")) >= 6, `calls in 24 h: ${calls}`);
     assert.notEqual(await alpha.locator("[data-role=last]").textContent(), "—");
@@ -225,7 +225,27 @@ describe("operator console", () => {
     await shot(page, "tenants.png");
   });
 
+  test("the list pages through the tenants", async () => {
+    await page.goto(`${PAGE}#/tenants?limit=3`);
+    await page.locator("#tenant-list tbody tr").first().waitFor();
+    assert.equal(await page.locator("#tenant-list tbody tr").count(), 3);
+    assert.match(await page.locator("#list-summary").textContent(), /전체 4개 중 1–3/);
+    assert.match(await page.locator(".page-of").textContent(), /1 \/ 2/);
+    await page.getByRole("link", { name: "다음" }).click();
+    await page.waitForFunction(() => document.querySelector("#list-summary")?.textContent.includes("4–4"));
+    assert.equal(await page.locator("#tenant-list tbody tr").count(), 1);
+    assert.equal(await page.locator("#tenant-list tbody tr").getAttribute("data-tenant"), "univ_alpha", "oldest last");
+    await page.getByRole("link", { name: "이전" }).click();
+    await page.waitForFunction(() => document.querySelector("#list-summary")?.textContent.includes("1–3"));
+    // The counts filter by status.
+    await page.locator("a.count-active").click();
+    await page.waitForFunction(() => location.hash.includes("status=active"));
+    assert.equal(await page.locator("#f-status").inputValue(), "active");
+  });
+
   test("a tenant is found by search", async () => {
+    await page.goto(`${PAGE}#/tenants`);
+    await page.locator("#tenant-list").waitFor();
     await page.locator("#f-q").fill("데모");
     await page.locator("#filters button[type=submit]").click();
     await page.waitForFunction(() => document.querySelectorAll("#tenant-list tbody tr").length === 1);
@@ -237,7 +257,7 @@ describe("operator console", () => {
     assert.equal(await page.locator("#tenant-list tbody tr").count(), 1);
     await page.locator("#f-q").fill("nothing-like-this");
     await page.keyboard.press("Enter");
-    await page.getByText("조건에 맞는 테넌트가 없습니다.").waitFor();
+    await page.locator("#list-summary", { hasText: "조건에 맞는 테넌트가 없습니다." }).waitFor();
   });
 
   test("suspending with a reason grows the history and the tenant's routes answer 403", async () => {
@@ -307,7 +327,7 @@ describe("operator console", () => {
 
     await page.locator("#do-reinstate").click();
     await page.locator("#action-confirm").click();
-    await page.getByText("univ_gamma을(를) 복구했습니다").waitFor();
+    await page.locator("#action-result", { hasText: "univ_gamma을(를) 복구했습니다" }).waitFor();
     assert.equal(await tenantStatus("univ_gamma"), "active");
   });
 
@@ -316,7 +336,7 @@ describe("operator console", () => {
     await page.locator("#do-reinstate").click();
     await page.locator("#action-reason").fill("납부 확인");
     await page.locator("#action-confirm").click();
-    await page.getByText("univ_alpha을(를) 복구했습니다").waitFor();
+    await page.locator("#action-result", { hasText: "univ_alpha을(를) 복구했습니다" }).waitFor();
     assert.equal(await page.locator("#history tbody tr").last().getAttribute("data-event"), "reinstated");
     assert.equal(await tenantStatus("univ_alpha"), "active");
     assert.equal((await usersAs("univ_alpha")).status, 200);
@@ -447,6 +467,26 @@ describe("operator console", () => {
       await p.close();
     }
     assert.equal(await tenantStatus("univ_alpha"), "active");
+  });
+
+  test("a session ended elsewhere sends the page back to the sign-in form", async () => {
+    const ctx = await newContext();
+    const p = await ctx.newPage();
+    await signIn(p);
+    const cookie = (await ctx.cookies()).find((c) => c.name === "mtpaas_console");
+    const headers = { Cookie: `mtpaas_console=${cookie.value}` };
+    // Another tab (here: a plain HTTP client with the same cookie) signs out.
+    const me = await json(`${BASE}/api/console/session`, { headers });
+    assert.equal(me.status, 200);
+    const out = await json(`${BASE}/api/console/session`, {
+      method: "DELETE",
+      headers: { ...headers, "X-CSRF-Token": me.body.csrf_token },
+    });
+    assert.equal(out.status, 200);
+    await p.getByRole("link", { name: "univ_alpha" }).click();
+    await p.locator("#sign-in-notice", { hasText: "세션이 만료되었거나 종료되었습니다" }).waitFor();
+    await p.getByRole("heading", { name: "운영 콘솔 로그인" }).waitFor();
+    await ctx.close();
   });
 
   test("signing out closes the pages, and the old cookie no longer works", async () => {

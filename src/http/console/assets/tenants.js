@@ -50,7 +50,7 @@ function filterForm(f) {
   const limit = h(
     "select",
     { id: "f-limit", name: "limit" },
-    PAGE_SIZES.map((n) => h("option", { value: String(n), selected: f.limit === n }, String(n))),
+    [...new Set([...PAGE_SIZES, f.limit])].sort((a, b) => a - b).map((n) => h("option", { value: String(n), selected: f.limit === n }, String(n))),
   );
   const form = h(
     "form",
@@ -140,7 +140,9 @@ async function fillActivity(ctx, table, tenants, note) {
 }
 
 export async function tenantsView(ctx, params) {
-  const limit = PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 25;
+  // Any page size the API takes (1–500) from the address; the form offers the usual ones.
+  const asked = Number.parseInt(params.get("limit") || "", 10);
+  const limit = asked >= 1 && asked <= 500 ? asked : 25;
   const offset = Math.max(0, Number.parseInt(params.get("offset") || "0", 10) || 0);
   const status = STATUSES.includes(params.get("status")) ? params.get("status") : "";
   const q = (params.get("q") || "").slice(0, 200);
