@@ -76,6 +76,8 @@ pub struct Config {
     /// server's major version or newer.
     pub pg_bin_dir: Option<String>,
     pub log_format: LogFormat,
+    /// How long an operator console sign-in lasts (`CONSOLE_SESSION_TTL_SECS`).
+    pub console_session_ttl: Duration,
     /// Secrets generated at start-up in development, to show once.
     pub generated_secrets: Vec<(&'static str, String)>,
 }
@@ -259,6 +261,13 @@ impl Config {
 
         let demo_expiry_secs: u64 = parse_num(src, "DEMO_EXPIRY_INTERVAL_SECS", 300)?;
         let db_max_connections = parse_num(src, "DB_MAX_CONNECTIONS", 20)?;
+        let console_session_secs: u64 = parse_num(src, "CONSOLE_SESSION_TTL_SECS", 8 * 3600)?;
+        if !(1..=30 * 86_400).contains(&console_session_secs) {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_SESSION_TTL_SECS",
+                reason: "must be between 1 and 2592000 (30 days)".into(),
+            });
+        }
         Ok(Config {
             environment,
             database_url: SecretString::from(database_url),
@@ -315,6 +324,7 @@ impl Config {
             backup_dir: src.get("BACKUP_DIR").unwrap_or_else(|| "backups".into()),
             pg_bin_dir: src.get("PG_BIN_DIR"),
             log_format,
+            console_session_ttl: Duration::from_secs(console_session_secs),
             generated_secrets: generated,
         })
     }

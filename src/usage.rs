@@ -6,7 +6,8 @@
 //! A request counts for tenant T when all of these hold:
 //! - it matched a route (a 404 for an unknown path does not count);
 //! - the route is a tenant's API, not `/api/health`, `/api/ready`, the metrics, or the
-//!   market's and operators' `/api/tenant/…` routes (creation, webhooks, superadmin);
+//!   market's and operators' `/api/tenant/…` routes (creation, webhooks, superadmin)
+//!   or the operator console's `/api/console/…`;
 //! - its tenant resolved to T and T was active when the response was produced (calls
 //!   refused because T is unknown, suspended or deleted do not count);
 //! - a response was produced, whatever its status (a 401 for a missing token is still
@@ -44,7 +45,8 @@ fn counted_route(route: &str) -> bool {
         || route == "/api/ready"
         || route == "/api/metrics"
         || route == "/metrics"
-        || route.starts_with("/api/tenant/"))
+        || route.starts_with("/api/tenant/")
+        || route.starts_with("/api/console"))
 }
 
 /// Calls per tenant and UTC hour.
@@ -295,6 +297,8 @@ mod tests {
             "/api/tenant/create",
             "/api/tenant/superadmin/tenants",
             "/api/tenant/webhook/user-deleted",
+            "/api/console/",
+            "/api/console/activity",
         ] {
             assert!(!counted_route(r), "{r}");
         }

@@ -2,6 +2,7 @@
 //! tenant), and the superadmin. Guards are extractors.
 
 pub mod api_key;
+pub mod console_session;
 pub mod jwt;
 pub mod password;
 pub mod setup;

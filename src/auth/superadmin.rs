@@ -1,7 +1,9 @@
 //! `SuperAdmin`: the operator. `Authorization: Bearer <SUPERADMIN_TOKEN>` (compared in
 //! constant time), or a JWT signed with `JWT_SECRET` whose claims say role `superadmin`
 //! and name no tenant. A tenant user's token — whatever its role — never passes: it
-//! carries a `tenant` claim and its role is `admin` or `member`.
+//! carries a `tenant` claim and its role is `admin` or `member`. Without an
+//! `Authorization` header, the operator console's cookie session counts instead
+//! (`console_session`: CSRF and origin checks for state-changing methods).
 
 use std::sync::Arc;
 
@@ -11,9 +13,10 @@ use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
-use crate::auth::constant_time_eq;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::{console_session, constant_time_eq};
 use crate::config::Config;
 use crate::error::Error;
 
@@ -70,35 +73,49 @@ fn unauthorized() -> Error {
     )
 }
 
+/// Checks an operator's credential: the static token (in constant time) or a superadmin
+/// JWT naming no tenant. The console's sign-in checks with this too.
+pub fn verify_credential(config: &Config, jwt: &JwtKeys, token: &str) -> Option<SuperAdmin> {
+    let token = token.trim();
+    if token.is_empty() {
+        return None;
+    }
+    let expected = config.superadmin_token.expose_secret().as_bytes();
+    if constant_time_eq(token.as_bytes(), expected) {
+        return Some(SuperAdmin {
+            subject: "token".to_owned(),
+        });
+    }
+    match jwt.verify::<SuperAdminClaims>(token) {
+        Some(c) if c.role == ROLE && c.tenant.is_none() => Some(SuperAdmin { subject: c.sub }),
+        _ => None,
+    }
+}
+
 impl<S> FromRequestParts<S> for SuperAdmin
 where
     S: Send + Sync,
     Arc<Config>: FromRef<S>,
     Arc<JwtKeys>: FromRef<S>,
+    PgPool: FromRef<S>,
 {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
+        let config = Arc::<Config>::from_ref(state);
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            // No header: the console's cookie session, if there is one.
+            let db = PgPool::from_ref(state);
+            return match console_session::authenticate(parts, &config, &db).await? {
+                Some(s) => Ok(SuperAdmin { subject: s.subject }),
+                None => Err(unauthorized()),
+            };
+        };
+        let header = header.to_str().map_err(|_| unauthorized())?;
         let (scheme, token) = header.split_once(' ').ok_or_else(unauthorized)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthorized());
         }
-        let config = Arc::<Config>::from_ref(state);
-        let expected = config.superadmin_token.expose_secret().as_bytes();
-        if constant_time_eq(token.as_bytes(), expected) {
-            return Ok(SuperAdmin {
-                subject: "token".to_owned(),
-            });
-        }
-        match Arc::<JwtKeys>::from_ref(state).verify::<SuperAdminClaims>(token) {
-            Some(c) if c.role == ROLE && c.tenant.is_none() => Ok(SuperAdmin { subject: c.sub }),
-            _ => Err(unauthorized()),
-        }
+        verify_credential(&config, &Arc::<JwtKeys>::from_ref(state), token).ok_or_else(unauthorized)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router())
         .merge(webhooks::router())
         .merge(superadmin::router())
+        .merge(console::router())
         .merge(metrics::api_router());
 
     let timeout = state.config.request_timeout;
@@ -70,6 +72,7 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("x-api-key"),
                     HeaderName::from_static("x-webhook-secret"),
                     HeaderName::from_static("webhook-signature"),
+                    HeaderName::from_static(crate::auth::console_session::CSRF_HEADER),
                 ]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(

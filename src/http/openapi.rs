@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
-use crate::http::{auth, chat, health, metrics, superadmin, tenants, users, webhooks};
+use crate::http::{auth, chat, console, health, metrics, superadmin, tenants, users, webhooks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -43,6 +43,18 @@ use crate::state::AppState;
         superadmin::delete,
         superadmin::applications,
         metrics::scrape_as_operator,
+        console::to_page,
+        console::assets::index,
+        console::assets::asset,
+        console::session::sign_in,
+        console::session::current_session,
+        console::session::sign_out,
+        console::tenants::overview,
+        console::tenants::activity,
+        console::tenants::schema,
+        console::tenants::backups,
+        console::tenants::backup_now,
+        console::tenants::download,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),
@@ -55,6 +67,7 @@ use crate::state::AppState;
         (name = "webhooks", description = "The service market's webhooks: the tenant lifecycle"),
         (name = "superadmin", description = "The operator's view and control of every tenant"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "console", description = "The operator console: its page, its cookie session, and what it shows beside the superadmin API"),
     )
 )]
 pub struct ApiDoc;

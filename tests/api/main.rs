@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod citus;
 mod cli;
+mod console;
 mod errors;
 mod isolation;
 mod market;

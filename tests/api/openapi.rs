@@ -6,12 +6,25 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 
-/// `(METHOD, /api/path)` for every `.route("…", get(…).post(…))` under src/http/.
+/// `(METHOD, /api/path)` for every `.route("…", get(…).post(…))` under src/http/ (and its folders).
 fn routes_in_code() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/http"
+    ))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
         let src = std::fs::read_to_string(&path).unwrap();
         let mut rest = src.as_str();
         while let Some(i) = rest.find(".route(") {
