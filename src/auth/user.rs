@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::tenancy::resolve::cookie_value;
 use crate::tenancy::{ActiveTenant, TenantDirectory};
 use crate::tenant_db::conn::{self, TenantTx};
-use crate::tenant_db::wire::{FromWireRow, WireConn, WireRow};
+use crate::tenant_db::wire::{FromWireRow, WireConn};
 use crate::tenant_db::{PreparedRead, TenantConnections, TenantConns};
 use crate::tenant_id::TenantId;
 
@@ -43,16 +43,44 @@ pub struct TenantUser {
 pub trait ReadRow: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static {}
 impl<T: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static> ReadRow for T {}
 
-/// Only whether a row came back ([`ME`] for [`TenantUser::ensure_exists`]).
-#[derive(FromRow)]
-struct UserId {
-    #[allow(dead_code)]
-    id: i64,
-}
+/// Declares a read's row type: the struct, `FromRow` for the sqlx path, and its
+/// `FromWireRow`, which reads the columns in the order of the fields.
+macro_rules! read_row {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(sqlx::FromRow)]
+        $vis struct $name {
+            $($(#[$field_attr])* $field_vis $field: $ty),*
+        }
 
-impl FromWireRow for UserId {
-    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
-        Ok(UserId { id: row.get(0)? })
+        impl $crate::tenant_db::wire::FromWireRow for $name {
+            fn from_wire_row(
+                row: &$crate::tenant_db::wire::WireRow,
+            ) -> Result<Self, sqlx::Error> {
+                let mut next = 0;
+                let mut column = || {
+                    next += 1;
+                    next - 1
+                };
+                Ok(Self {
+                    $($field: row.get(column())?),*
+                })
+            }
+        }
+    };
+}
+pub(crate) use read_row;
+
+read_row! {
+    /// Only whether a row came back ([`ME`] for [`TenantUser::ensure_exists`]).
+    struct UserId {
+        #[allow(dead_code)]
+        id: i64,
     }
 }
 
@@ -88,14 +116,11 @@ impl TenantUser {
     /// A read must return no rows when the user no longer exists (filter on `$1`, e.g.
     /// `WHERE user_id = $1` under a foreign key, or `EXISTS (… WHERE id = $1)`). An empty
     /// answer is then told apart by reading [`ME`]: gone → 401 `user_not_found`.
-    pub async fn read_as<T>(
+    pub async fn read_as<T: ReadRow>(
         &self,
         read: &'static PreparedRead,
         more: &[Option<i64>],
-    ) -> Result<Vec<T>>
-    where
-        T: ReadRow,
-    {
+    ) -> Result<Vec<T>> {
         let rows: Vec<T> = self.read_unchecked_as(read, more).await?;
         if rows.is_empty() {
             self.ensure_exists().await?;
@@ -106,32 +131,22 @@ impl TenantUser {
     /// Runs `read` like [`Self::read_as`] but without the check that the user still
     /// exists: the caller checks, e.g. by finding the user among the rows, and
     /// otherwise calls [`Self::ensure_exists`].
-    pub async fn read_unchecked_as<T>(
+    ///
+    /// The read goes over a read connection (`tenant_db::wire`), or through sqlx when
+    /// there are none, on a task of its own so that it runs to its end (a few
+    /// milliseconds) even when the request is dropped meanwhile: the connection goes back
+    /// between messages, never half sent or half read (were the task itself dropped
+    /// mid-read, `conn::read_tenant` finishes the read on drop). Reads in the request's
+    /// own task measured worse in full benchmark runs (p99 1.38x and 1.69x the baseline
+    /// against 0.91x: BENCHMARKS.md).
+    pub async fn read_unchecked_as<T: ReadRow>(
         &self,
         read: &'static PreparedRead,
         more: &[Option<i64>],
-    ) -> Result<Vec<T>>
-    where
-        T: ReadRow,
-    {
+    ) -> Result<Vec<T>> {
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(Some(self.user_id));
         args.extend_from_slice(more);
-        self.run(read, args).await
-    }
-
-    /// Runs `read` over a read connection (`tenant_db::wire`), or through sqlx when there
-    /// are none, on a task of its own so that it runs to its end (a few milliseconds)
-    /// even when the request is dropped meanwhile: the connection goes back between
-    /// messages, never half sent or half read (were the task itself dropped mid-read,
-    /// `conn::read_tenant` finishes the read on drop). Reads in the request's own task
-    /// measured worse in full benchmark runs (p99 1.38x and 1.69x the baseline against
-    /// 0.91x: BENCHMARKS.md).
-    async fn run<T: ReadRow>(
-        &self,
-        read: &'static PreparedRead,
-        args: Vec<Option<i64>>,
-    ) -> Result<Vec<T>> {
         let tenant = self.tenant.clone();
         let task = match self.reads.clone() {
             Some(reads) => tokio::spawn(async move {
@@ -155,7 +170,7 @@ impl TenantUser {
 
     /// 401 `user_not_found` unless the user still exists (one round trip).
     pub async fn ensure_exists(&self) -> Result<()> {
-        let me: Vec<UserId> = self.run(&ME, vec![Some(self.user_id)]).await?;
+        let me: Vec<UserId> = self.read_unchecked_as(&ME, &[]).await?;
         if me.is_empty() {
             return Err(user_gone());
         }

@@ -215,6 +215,7 @@ async fn fresh_database(pg: &str, label: &str) -> anyhow::Result<String> {
     Ok(format!("{pg}/{name}"))
 }
 
+/// A token of the tenant's first user (its admin).
 fn token(keys: &JwtKeys, tenant: &str) -> String {
     keys.issue(&Claims::new(
         1,
@@ -222,6 +223,21 @@ fn token(keys: &JwtKeys, tenant: &str) -> String {
         "admin",
         chrono::Utc::now().timestamp(),
     ))
+}
+
+fn jwt_keys() -> JwtKeys {
+    JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()))
+}
+
+/// Each tenant's admin token, for the load's workers.
+fn admin_tokens(tenants: &[String]) -> Arc<BTreeMap<String, String>> {
+    let keys = jwt_keys();
+    Arc::new(
+        tenants
+            .iter()
+            .map(|t| (t.clone(), token(&keys, t)))
+            .collect(),
+    )
 }
 
 async fn create_tenants(server: &Server, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
@@ -273,13 +289,7 @@ async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resu
         .execute(&db)
         .await?;
     }
-    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
-    let tokens: Arc<BTreeMap<String, String>> = Arc::new(
-        tenants
-            .iter()
-            .map(|t| (t.clone(), token(&keys, t)))
-            .collect(),
-    );
+    let tokens = admin_tokens(&tenants);
 
     // Suspend and reinstate a tenth of the tenants through the operator API, over and
     // over, while the load runs.
@@ -760,13 +770,7 @@ async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyho
     let mut server = Server::start(bin, &url, &[("DB_ACQUIRE_TIMEOUT_MS", "2000")]).await?;
     let tenants: Vec<String> = (0..20).map(|i| format!("pgr_{i:02}")).collect();
     create_tenants(&server, &tenants, 4).await?;
-    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
-    let tokens: Arc<BTreeMap<String, String>> = Arc::new(
-        tenants
-            .iter()
-            .map(|t| (t.clone(), token(&keys, t)))
-            .collect(),
-    );
+    let tokens = admin_tokens(&tenants);
     let t0 = Instant::now();
     let run_for = Duration::from_secs(30);
     let mut workers = Vec::new();
@@ -1063,23 +1067,19 @@ async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resul
             }
             req.send()
         };
+    // A delivery signed with `key` at `ts`.
+    let send_signed = |key: &standardwebhooks::Webhook, id: String, ts: i64, body: String| {
+        let sig = key.sign(&id, ts, body.as_bytes())?;
+        anyhow::Ok(send(id, ts, sig, body, None))
+    };
     let body_for =
         |app: usize| json!({"event": "service.cancelled", "application_id": app}).to_string();
     let now = || chrono::Utc::now().timestamp();
 
     // The one legitimate delivery, which the replays repeat.
-    let original_id = "msg_original".to_owned();
-    let original_body = body_for(1);
     let ts0 = now();
-    let sig0 = good.sign(&original_id, ts0, original_body.as_bytes())?;
-    let first = send(
-        original_id.clone(),
-        ts0,
-        sig0.clone(),
-        original_body.clone(),
-        None,
-    )
-    .await?;
+    let send_original = || send_signed(&good, "msg_original".to_owned(), ts0, body_for(1));
+    let first = send_original()?.await?;
     let first_status = first.status().as_u16();
     let first_answer = first.text().await?;
     anyhow::ensure!(
@@ -1094,20 +1094,10 @@ async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resul
         let id = format!("msg_abuse_{i}");
         let body = body_for(app);
         let (kind, resp) = match i % 5 {
-            0 => {
-                let ts = now();
-                (
-                    "forged (wrong key)",
-                    send(
-                        id.clone(),
-                        ts,
-                        bad.sign(&id, ts, body.as_bytes())?,
-                        body,
-                        None,
-                    )
-                    .await?,
-                )
-            }
+            0 => (
+                "forged (wrong key)",
+                send_signed(&bad, id, now(), body)?.await?,
+            ),
             1 => {
                 let ts = now();
                 (
@@ -1115,20 +1105,10 @@ async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resul
                     send(id, ts, String::new(), body, Some("not-the-secret")).await?,
                 )
             }
-            2 => {
-                let ts = now() - 3_600;
-                (
-                    "stale (signed an hour ago)",
-                    send(
-                        id.clone(),
-                        ts,
-                        good.sign(&id, ts, body.as_bytes())?,
-                        body,
-                        None,
-                    )
-                    .await?,
-                )
-            }
+            2 => (
+                "stale (signed an hour ago)",
+                send_signed(&good, id, now() - 3_600, body)?.await?,
+            ),
             3 => {
                 let ts = now();
                 let sig = good.sign(&id, ts, body.as_bytes())?;
@@ -1137,17 +1117,7 @@ async fn webhooks(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resul
                     send(id, ts, sig, body_for(app + 1), None).await?,
                 )
             }
-            _ => (
-                "replayed",
-                send(
-                    original_id.clone(),
-                    ts0,
-                    sig0.clone(),
-                    original_body.clone(),
-                    None,
-                )
-                .await?,
-            ),
+            _ => ("replayed", send_original()?.await?),
         };
         *sent.entry(kind).or_default() += 1;
         let status = resp.status().as_u16();
@@ -1230,43 +1200,11 @@ async fn mysql(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<(
     )
     .await?;
     create_tenants(&server, &["mk_univ".to_owned()], 1).await?;
-    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET.to_owned()));
-    let tok = token(&keys, "mk_univ");
-    // (applications status, its seconds, tenant route status, its seconds)
-    let probe = || async {
-        let t = Instant::now();
-        let apps = server
-            .http
-            .get(server.url("/api/tenant/superadmin/applications"))
-            .bearer_auth(SUPERADMIN_TOKEN)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        let apps_secs = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let users = server
-            .http
-            .get(server.url("/api/users"))
-            .header("X-Tenant-ID", "mk_univ")
-            .bearer_auth(&tok)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        (apps, apps_secs, users, t.elapsed().as_secs_f64())
+    let probe = MarketProbe {
+        server: &server,
+        token: token(&jwt_keys(), "mk_univ"),
     };
-    let mariadb_pid = || async {
-        let out = Command::new("pidof").arg("mariadbd").output().await.ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()?
-            .parse::<u32>()
-            .ok()
-    };
-    let (a, _, u, _) = probe().await;
+    let (a, _, u, _) = probe.probe().await;
     report.must(
         P,
         "before: applications / tenant route",
@@ -1275,32 +1213,14 @@ async fn mysql(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<(
     );
 
     // Stopped.
-    let pid = mariadb_pid()
-        .await
-        .ok_or_else(|| anyhow::anyhow!("MariaDB is not running"))?;
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await?;
+    signal_mariadb("-TERM").await?;
     for _ in 0..100 {
         if mariadb_pid().await.is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (a, asec, u, usec) = probe().await;
-    report.must(
-        P,
-        "MySQL stopped: applications status (seconds)",
-        format!("{a} ({asec:.2})"),
-        a == 503 && asec <= bound + 1.0,
-    );
-    report.must(
-        P,
-        "MySQL stopped: tenant route status (seconds)",
-        format!("{u} ({usec:.2})"),
-        u == 200 && usec < 1.0,
-    );
+    report_outage(report, P, "MySQL stopped", probe.probe().await, bound);
     Command::new("start-stop-daemon")
         .args([
             "--start",
@@ -1323,14 +1243,7 @@ async fn mysql(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     anyhow::ensure!(back, "MariaDB did not come back");
-    let mut recovered = 0;
-    for _ in 0..20 {
-        recovered = probe().await.0;
-        if recovered == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let recovered = probe.recovered(20).await;
     report.must(
         P,
         "MySQL back: applications status",
@@ -1339,45 +1252,115 @@ async fn mysql(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<(
     );
 
     // Hanging: the process is there, accepts nothing and answers nothing.
-    let pid = mariadb_pid()
-        .await
-        .ok_or_else(|| anyhow::anyhow!("MariaDB is not running"))?;
-    Command::new("kill")
-        .args(["-STOP", &pid.to_string()])
-        .status()
-        .await?;
-    let hung = probe().await;
-    Command::new("kill")
-        .args(["-CONT", &pid.to_string()])
-        .status()
-        .await?;
-    let (a, asec, u, usec) = hung;
-    report.must(
-        P,
-        "MySQL hanging: applications status (seconds)",
-        format!("{a} ({asec:.2})"),
-        a == 503 && asec <= bound + 1.0,
-    );
-    report.must(
-        P,
-        "MySQL hanging: tenant route status (seconds)",
-        format!("{u} ({usec:.2})"),
-        u == 200 && usec < 1.0,
-    );
-    let mut recovered = 0;
-    for _ in 0..40 {
-        recovered = probe().await.0;
-        if recovered == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    signal_mariadb("-STOP").await?;
+    let hung = probe.probe().await;
+    signal_mariadb("-CONT").await?;
+    report_outage(report, P, "MySQL hanging", hung, bound);
+    let recovered = probe.recovered(40).await;
     report.must(
         P,
         "MySQL resumed: applications status",
         recovered,
         recovered == 200,
     );
+    Ok(())
+}
+
+/// The two routes part 4 watches: the market's applications (which read MySQL) and a
+/// tenant route (which must not).
+struct MarketProbe<'a> {
+    server: &'a Server,
+    token: String,
+}
+
+impl MarketProbe<'_> {
+    /// (applications status, its seconds, tenant route status, its seconds).
+    async fn probe(&self) -> (u16, f64, u16, f64) {
+        let s = self.server;
+        let (apps, apps_secs) = timed(
+            s.http
+                .get(s.url("/api/tenant/superadmin/applications"))
+                .bearer_auth(SUPERADMIN_TOKEN),
+        )
+        .await;
+        let (users, users_secs) = timed(
+            s.http
+                .get(s.url("/api/users"))
+                .header("X-Tenant-ID", "mk_univ")
+                .bearer_auth(&self.token),
+        )
+        .await;
+        (apps, apps_secs, users, users_secs)
+    }
+
+    /// Probes until the applications route answers 200 again, at most `tries` times
+    /// 250 ms apart; its last status.
+    async fn recovered(&self, tries: usize) -> u16 {
+        let mut status = 0;
+        for _ in 0..tries {
+            status = self.probe().await.0;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        status
+    }
+}
+
+/// A request's status (0: no answer within 30 s) and its seconds.
+async fn timed(request: reqwest::RequestBuilder) -> (u16, f64) {
+    let t = Instant::now();
+    let status = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    (status, t.elapsed().as_secs_f64())
+}
+
+/// During an outage only the applications route may fail, with 503 within its bound.
+fn report_outage(
+    report: &mut Report,
+    part: &'static str,
+    when: &str,
+    probe: (u16, f64, u16, f64),
+    bound: f64,
+) {
+    let (a, asec, u, usec) = probe;
+    report.must(
+        part,
+        format!("{when}: applications status (seconds)"),
+        format!("{a} ({asec:.2})"),
+        a == 503 && asec <= bound + 1.0,
+    );
+    report.must(
+        part,
+        format!("{when}: tenant route status (seconds)"),
+        format!("{u} ({usec:.2})"),
+        u == 200 && usec < 1.0,
+    );
+}
+
+async fn mariadb_pid() -> Option<u32> {
+    let out = Command::new("pidof").arg("mariadbd").output().await.ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()?
+        .parse::<u32>()
+        .ok()
+}
+
+/// Sends `signal` (`-TERM`, `-STOP`, `-CONT`) to the running MariaDB.
+async fn signal_mariadb(signal: &str) -> anyhow::Result<()> {
+    let pid = mariadb_pid()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("MariaDB is not running"))?;
+    Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .await?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::http::tenants::CreateTenantRequest;
 use crate::schema::provision::{Actor, Provisioned, create_tenant};
 use crate::tenancy::directory::TenantStatus;
-use crate::tenancy::lifecycle;
+use crate::tenancy::lifecycle::{self, TenantRow};
 use crate::tenant_id::TenantId;
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -72,25 +72,13 @@ pub struct ChangeArgs {
     pub reason: Option<String>,
 }
 
-/// A tenant's registry row and schema version, as the CLI shows it.
+/// A tenant's registry row, its times as written, and its schema version: what the CLI
+/// shows.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct TenantRecord {
-    pub tenant_id: String,
-    pub tenant_name: String,
-    pub status: String,
-    pub admin_email: Option<String>,
-    pub admin_name: Option<String>,
-    pub university_name: Option<String>,
-    pub contact: Option<String>,
-    pub description: Option<String>,
-    pub application_id: Option<i32>,
-    pub application_kind: Option<String>,
-    pub created_at: Option<NaiveDateTime>,
-    pub updated_at: NaiveDateTime,
-    pub suspended_at: Option<NaiveDateTime>,
-    pub suspended_reason: Option<String>,
-    pub deleted_at: Option<NaiveDateTime>,
-    pub deleted_reason: Option<String>,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub tenant: TenantRow<NaiveDateTime>,
     pub schema_version: Option<i64>,
 }
 
@@ -367,16 +355,17 @@ pub fn table(rows: &[TenantRecord]) -> String {
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
+            let t = &r.tenant;
             [
-                r.tenant_id.clone(),
-                r.status.clone(),
+                t.tenant_id.clone(),
+                t.status.clone(),
                 r.schema_version
                     .map_or_else(|| "-".into(), |v| v.to_string()),
-                r.application_id
+                t.application_id
                     .map_or_else(|| "-".into(), |v| v.to_string()),
-                r.application_kind.clone().unwrap_or_else(|| "-".into()),
-                fmt_time(r.created_at),
-                r.tenant_name.clone(),
+                t.application_kind.clone().unwrap_or_else(|| "-".into()),
+                fmt_time(t.created_at),
+                t.tenant_name.clone(),
             ]
         })
         .collect();
@@ -408,45 +397,46 @@ pub fn table(rows: &[TenantRecord]) -> String {
 
 /// The `tenant show` text.
 pub fn details(r: &TenantRecord, events: &[TenantEvent]) -> String {
+    let t = &r.tenant;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let mut out = String::new();
     let mut field = |k: &str, v: String| out.push_str(&format!("{k:<17}{v}\n"));
-    field("tenant_id", r.tenant_id.clone());
-    field("tenant_name", r.tenant_name.clone());
-    field("status", r.status.clone());
+    field("tenant_id", t.tenant_id.clone());
+    field("tenant_name", t.tenant_name.clone());
+    field("status", t.status.clone());
     field(
         "schema_version",
         r.schema_version
             .map_or_else(|| "-".into(), |v| v.to_string()),
     );
-    field("admin_email", opt(&r.admin_email));
-    field("admin_name", opt(&r.admin_name));
-    field("university_name", opt(&r.university_name));
-    field("contact", opt(&r.contact));
+    field("admin_email", opt(&t.admin_email));
+    field("admin_name", opt(&t.admin_name));
+    field("university_name", opt(&t.university_name));
+    field("contact", opt(&t.contact));
     field(
         "application",
         format!(
             "{} ({})",
-            r.application_id
+            t.application_id
                 .map_or_else(|| "-".into(), |v| v.to_string()),
-            opt(&r.application_kind)
+            opt(&t.application_kind)
         ),
     );
-    field("created_at", fmt_time(r.created_at));
-    field("updated_at", fmt_time(Some(r.updated_at)));
-    if r.suspended_at.is_some() {
+    field("created_at", fmt_time(t.created_at));
+    field("updated_at", fmt_time(Some(t.updated_at)));
+    if t.suspended_at.is_some() {
         field(
             "suspended",
-            format!("{} {}", fmt_time(r.suspended_at), opt(&r.suspended_reason)),
+            format!("{} {}", fmt_time(t.suspended_at), opt(&t.suspended_reason)),
         );
     }
-    if r.deleted_at.is_some() {
+    if t.deleted_at.is_some() {
         field(
             "deleted",
-            format!("{} {}", fmt_time(r.deleted_at), opt(&r.deleted_reason)),
+            format!("{} {}", fmt_time(t.deleted_at), opt(&t.deleted_reason)),
         );
     }
-    if let Some(d) = &r.description {
+    if let Some(d) = &t.description {
         field("description", d.clone());
     }
     out.push_str("history:\n");

@@ -6,38 +6,27 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
 
 use crate::ai;
-use crate::auth::user::{TenantUser, UserTx};
+use crate::auth::user::{TenantUser, UserTx, read_row};
 use crate::error::{ApiJson, ApiQuery, Error, Result, ResultExt};
 use crate::state::AppState;
 use crate::tenant_db::TenantTx;
 use postgres_types::Type;
 
 use crate::tenant_db::PreparedRead;
-use crate::tenant_db::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat", get(history).post(send))
 }
 
-#[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]
-pub struct ChatMessage {
-    pub id: i64,
-    pub message: String,
-    pub reply: String,
-    pub reg_dtm: chrono::DateTime<chrono::Utc>,
-}
-
-impl FromWireRow for ChatMessage {
-    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
-        Ok(ChatMessage {
-            id: row.get(0)?,
-            message: row.get(1)?,
-            reply: row.get(2)?,
-            reg_dtm: row.get(3)?,
-        })
+read_row! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ChatMessage {
+        pub id: i64,
+        pub message: String,
+        pub reply: String,
+        pub reg_dtm: chrono::DateTime<chrono::Utc>,
     }
 }
 

@@ -81,20 +81,6 @@ pub struct TenantList {
     pub total: i64,
 }
 
-/// An `ILIKE` pattern matching `s` anywhere, literally.
-pub fn ilike_contains(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 #[utoipa::path(get, path = "/api/tenant/superadmin/tenants", tag = "superadmin",
     params(ListParams),
     responses((status = 200, body = TenantList), (status = 400), (status = 401)),
@@ -128,7 +114,8 @@ pub async fn list(
     let filter = "($1::varchar IS NULL OR status = $1) AND ($2::varchar IS NULL \
                   OR tenant_id ILIKE $2 OR tenant_name ILIKE $2 OR admin_email ILIKE $2)";
     let status = status.map(|s| s.as_str());
-    let pattern = q.map(ilike_contains);
+    // `\` is the escape character `ILIKE` takes by default.
+    let pattern = q.map(|q| market::like_contains(q, '\\'));
     let tenants: Vec<TenantRow> = sqlx::query_as(&format!(
         "SELECT {TENANT_COLUMNS} FROM {table} WHERE {filter} \
          ORDER BY created_at DESC NULLS LAST, tenant_id LIMIT $3 OFFSET $4"
@@ -383,47 +370,40 @@ async fn act(
     Ok(Json(row))
 }
 
-#[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/suspend", tag = "superadmin",
-    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
-    request_body = ActionRequest,
-    responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
-    security(("bearer" = [])))]
-pub async fn suspend(
-    _op: SuperAdmin,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    body: Bytes,
-) -> Result<Json<TenantRow>> {
-    act(&state, &id, &body, TenantStatus::Suspended).await
+// The three status actions: the same body, answers and work, to another status.
+macro_rules! action {
+    ($name:ident, $path:literal, $to:expr) => {
+        #[utoipa::path(post, path = $path, tag = "superadmin",
+            params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
+            request_body = ActionRequest,
+            responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            _op: SuperAdmin,
+            State(state): State<AppState>,
+            ApiPath(id): ApiPath<String>,
+            body: Bytes,
+        ) -> Result<Json<TenantRow>> {
+            act(&state, &id, &body, $to).await
+        }
+    };
 }
 
-#[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/reinstate", tag = "superadmin",
-    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
-    request_body = ActionRequest,
-    responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
-    security(("bearer" = [])))]
-pub async fn reinstate(
-    _op: SuperAdmin,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    body: Bytes,
-) -> Result<Json<TenantRow>> {
-    act(&state, &id, &body, TenantStatus::Active).await
-}
-
-#[utoipa::path(post, path = "/api/tenant/superadmin/tenants/{id}/delete", tag = "superadmin",
-    params(("id" = String, Path, description = "Tenant id", pattern = "^[a-z][a-z0-9_]{0,49}$")),
-    request_body = ActionRequest,
-    responses((status = 200, body = TenantRow), (status = 401), (status = 404), (status = 409)),
-    security(("bearer" = [])))]
-pub async fn delete(
-    _op: SuperAdmin,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    body: Bytes,
-) -> Result<Json<TenantRow>> {
-    act(&state, &id, &body, TenantStatus::Deleted).await
-}
+action!(
+    suspend,
+    "/api/tenant/superadmin/tenants/{id}/suspend",
+    TenantStatus::Suspended
+);
+action!(
+    reinstate,
+    "/api/tenant/superadmin/tenants/{id}/reinstate",
+    TenantStatus::Active
+);
+action!(
+    delete,
+    "/api/tenant/superadmin/tenants/{id}/delete",
+    TenantStatus::Deleted
+);
 
 /// `?limit=&offset=` of the applications list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -511,15 +491,4 @@ pub async fn applications(
         })
         .collect();
     Ok(Json(ApplicationList { applications }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ilike_contains;
-
-    #[test]
-    fn search_patterns_are_literal() {
-        assert_eq!(ilike_contains("univ"), "%univ%");
-        assert_eq!(ilike_contains("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
 }

@@ -5,9 +5,8 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
 
-use crate::auth::user::{TenantUser, UserTx};
+use crate::auth::user::{TenantUser, UserTx, read_row};
 use crate::auth::{password, setup};
 use crate::error::{ApiJson, ApiPath, Error, Result, ResultExt};
 use crate::http::tenants::valid_email;
@@ -15,7 +14,6 @@ use crate::state::AppState;
 use postgres_types::Type;
 
 use crate::tenant_db::PreparedRead;
-use crate::tenant_db::wire::{FromWireRow, WireRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,24 +21,14 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", delete(remove))
 }
 
-#[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]
-pub struct User {
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    pub role: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl FromWireRow for User {
-    fn from_wire_row(row: &WireRow) -> Result<Self, sqlx::Error> {
-        Ok(User {
-            id: row.get(0)?,
-            email: row.get(1)?,
-            name: row.get(2)?,
-            role: row.get(3)?,
-            created_at: row.get(4)?,
-        })
+read_row! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct User {
+        pub id: i64,
+        pub email: String,
+        pub name: String,
+        pub role: String,
+        pub created_at: chrono::DateTime<chrono::Utc>,
     }
 }
 

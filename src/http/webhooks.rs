@@ -42,63 +42,70 @@ pub async fn user_deleted(State(state): State<AppState>, hook: MarketWebhook) ->
     let e = Endpoint::UserDeleted;
     let p = Payload::parse(&hook.body)?;
     let u: UserDeleted = p.typed()?;
-    let change = match p.unsupported_event(e, true)? {
-        Some(event) => Change::Unsupported { event },
-        None => {
-            let email = clean("email", &u.email, 200)?;
-            if email.is_empty() {
-                return Err(Error::unprocessable(
-                    "invalid_body",
-                    "Invalid body: email must not be empty",
-                ));
-            }
-            Change::Delete {
-                email,
-                user_id: u.user_id,
-            }
+    deliver(state, hook, p, e, true, || {
+        let email = clean("email", &u.email, 200)?;
+        if email.is_empty() {
+            return Err(Error::unprocessable(
+                "invalid_body",
+                "Invalid body: email must not be empty",
+            ));
+        }
+        Ok(Change::Delete {
+            email,
+            user_id: u.user_id,
+        })
+    })
+    .await
+}
+
+// service-cancelled and service-reinstated: the same payload and answers; the
+// application's tenants change to another status.
+macro_rules! application_route {
+    ($(#[doc = $doc:literal])* $name:ident, $path:literal, $answer:literal, $e:expr, $change:ident) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "webhooks",
+            request_body = ApplicationEvent, security(("webhook_secret" = []), ("webhook_signature" = [])),
+            responses((status = 200, description = $answer),
+                      (status = 401), (status = 413), (status = 422)))]
+        pub async fn $name(State(state): State<AppState>, hook: MarketWebhook) -> Result<Response> {
+            application_status(state, hook, $e, |application_id| Change::$change {
+                application_id,
+            })
+            .await
         }
     };
-    deliver(state, hook, p, e, change).await
 }
 
-/// Seed 6.2: suspend the application's tenants (`suspended_at`, `suspended_reason`).
-#[utoipa::path(post, path = "/api/tenant/webhook/service-cancelled", tag = "webhooks",
-    request_body = ApplicationEvent, security(("webhook_secret" = []), ("webhook_signature" = [])),
-    responses((status = 200, description = "{success, suspended_tenants}"),
-              (status = 401), (status = 413), (status = 422)))]
-pub async fn service_cancelled(
-    State(state): State<AppState>,
+application_route!(
+    /// Seed 6.2: suspend the application's tenants (`suspended_at`, `suspended_reason`).
+    service_cancelled,
+    "/api/tenant/webhook/service-cancelled",
+    "{success, suspended_tenants}",
+    Endpoint::ServiceCancelled,
+    Suspend
+);
+
+application_route!(
+    /// The application's suspended tenants become active again, their data as it was.
+    service_reinstated,
+    "/api/tenant/webhook/service-reinstated",
+    "{success, reinstated_tenants}",
+    Endpoint::ServiceReinstated,
+    Reinstate
+);
+
+/// An [`ApplicationEvent`] whose application's tenants change status (`change`), unless
+/// it names another event.
+async fn application_status(
+    state: AppState,
     hook: MarketWebhook,
+    e: Endpoint,
+    change: fn(i32) -> Change,
 ) -> Result<Response> {
-    let e = Endpoint::ServiceCancelled;
     let p = Payload::parse(&hook.body)?;
     let a: ApplicationEvent = p.typed()?;
     let application_id = application_id(a.application_id)?;
-    let change = match p.unsupported_event(e, false)? {
-        Some(event) => Change::Unsupported { event },
-        None => Change::Suspend { application_id },
-    };
-    deliver(state, hook, p, e, change).await
-}
-
-/// The application's suspended tenants become active again, their data as it was.
-#[utoipa::path(post, path = "/api/tenant/webhook/service-reinstated", tag = "webhooks",
-    request_body = ApplicationEvent, security(("webhook_secret" = []), ("webhook_signature" = [])),
-    responses((status = 200, description = "{success, reinstated_tenants}"),
-              (status = 401), (status = 413), (status = 422)))]
-pub async fn service_reinstated(
-    State(state): State<AppState>,
-    hook: MarketWebhook,
-) -> Result<Response> {
-    let e = Endpoint::ServiceReinstated;
-    let p = Payload::parse(&hook.body)?;
-    let a: ApplicationEvent = p.typed()?;
-    let application_id = application_id(a.application_id)?;
-    let change = match p.unsupported_event(e, false)? {
-        Some(event) => Change::Unsupported { event },
-        None => Change::Reinstate { application_id },
-    };
-    deliver(state, hook, p, e, change).await
+    deliver(state, hook, p, e, false, || Ok(change(application_id))).await
 }
 
 /// `{application_id, application_kind}`: demo → service conversion, and back.
@@ -121,24 +128,30 @@ pub async fn service_changed(
             "Invalid body: application_kind must be 'demo' or 'service'",
         ));
     }
-    let change = match p.unsupported_event(e, false)? {
-        Some(event) => Change::Unsupported { event },
-        None => Change::SetKind {
+    deliver(state, hook, p, e, false, || {
+        Ok(Change::SetKind {
             application_id,
             kind: kind.to_owned(),
-        },
-    };
-    deliver(state, hook, p, e, change).await
+        })
+    })
+    .await
 }
 
-/// Records and applies a delivery, answering as the first time if it came before.
+/// Records and applies a delivery, answering as the first time if it came before. The
+/// change is `change()`'s, unless the payload names another event (or none where
+/// `event_required`): that is recorded and answered `success: false`.
 async fn deliver(
     state: AppState,
     hook: MarketWebhook,
     p: Payload,
     endpoint: Endpoint,
-    change: Change,
+    event_required: bool,
+    change: impl FnOnce() -> Result<Change>,
 ) -> Result<Response> {
+    let change = match p.unsupported_event(endpoint, event_required)? {
+        Some(event) => Change::Unsupported { event },
+        None => change()?,
+    };
     let delivery = Delivery {
         endpoint,
         key: DeliveryKey::choose(hook.webhook_id, p.event_id()?, endpoint),

@@ -130,11 +130,17 @@ where
 
 /// A `LIKE` pattern matching `s` anywhere, literally (`!` is the escape character).
 pub fn contains_pattern(s: &str) -> String {
+    like_contains(s, '!')
+}
+
+/// A `LIKE` pattern matching `s` anywhere, literally: the wildcards and `escape` itself
+/// are escaped with `escape`. For MySQL and Postgres alike.
+pub fn like_contains(s: &str, escape: char) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('%');
     for c in s.chars() {
-        if matches!(c, '%' | '_' | '!') {
-            out.push('!');
+        if matches!(c, '%' | '_') || c == escape {
+            out.push(escape);
         }
         out.push(c);
     }
@@ -221,11 +227,18 @@ pub async fn expired_demos(
 
 #[cfg(test)]
 mod tests {
-    use super::contains_pattern;
+    use super::{contains_pattern, like_contains};
 
     #[test]
     fn like_patterns_match_the_title_literally() {
         assert_eq!(contains_pattern("KELI Tutor"), "%KELI Tutor%");
         assert_eq!(contains_pattern("50%_off!"), "%50!%!_off!!%");
+    }
+
+    /// The superadmin's tenant search (Postgres, `\` escaping).
+    #[test]
+    fn search_patterns_are_literal() {
+        assert_eq!(like_contains("univ", '\\'), "%univ%");
+        assert_eq!(like_contains("a%b_c\\", '\\'), "%a\\%b\\_c\\\\%");
     }
 }

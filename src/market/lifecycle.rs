@@ -111,6 +111,17 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// `{success, message: "<done> N tenant(s)", <list>: ids}`.
+    fn changed(done: &str, list: &'static str, ids: &[String]) -> Self {
+        Reply(vec![
+            ("success", json!(true)),
+            ("message", json!(format!("{done} {} tenant(s)", ids.len()))),
+            (list, json!(ids)),
+        ])
+    }
+}
+
 impl Serialize for Reply {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
@@ -202,69 +213,16 @@ pub async fn apply(
             changed.extend(statuses(&ids, TenantStatus::Deleted));
             (
                 "applied",
-                Reply(vec![
-                    ("success", json!(true)),
-                    ("message", json!(format!("Deleted {} tenant(s)", ids.len()))),
-                    ("deleted_tenants", json!(ids)),
-                ]),
+                Reply::changed("Deleted", "deleted_tenants", &ids),
             )
         }
         Change::Suspend { application_id } => {
-            match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
-                Some(stale) => ("stale", stale.body("suspended_tenants")),
-                None => {
-                    let ids = of_application(&mut tx, &c, *application_id, "active").await?;
-                    let detail = with_delivery(
-                        &format!("{SUSPENDED_REASON} (application {application_id})"),
-                        d,
-                    );
-                    let cause = market_cause(SUSPENDED_REASON, &detail);
-                    let ids =
-                        set_each(&mut tx, central, &ids, TenantStatus::Suspended, cause).await?;
-                    changed.extend(statuses(&ids, TenantStatus::Suspended));
-                    (
-                        "applied",
-                        Reply(vec![
-                            ("success", json!(true)),
-                            (
-                                "message",
-                                json!(format!("Suspended {} tenant(s)", ids.len())),
-                            ),
-                            ("suspended_tenants", json!(ids)),
-                        ]),
-                    )
-                }
-            }
+            let s = &SERVICE_CANCELLED;
+            service_status(&mut tx, central, *application_id, d, s, &mut changed).await?
         }
         Change::Reinstate { application_id } => {
-            match newer_than_applied(&mut tx, &c, *application_id, "status", d).await? {
-                Some(stale) => ("stale", stale.body("reinstated_tenants")),
-                None => {
-                    let ids = of_application(&mut tx, &c, *application_id, "suspended").await?;
-                    let detail = with_delivery(
-                        &format!("서비스 마켓 서비스 재개 (application {application_id})"),
-                        d,
-                    );
-                    let cause = Cause {
-                        actor: Actor::Market.as_str(),
-                        reason: None,
-                        detail: Some(&detail),
-                    };
-                    let ids = set_each(&mut tx, central, &ids, TenantStatus::Active, cause).await?;
-                    changed.extend(statuses(&ids, TenantStatus::Active));
-                    (
-                        "applied",
-                        Reply(vec![
-                            ("success", json!(true)),
-                            (
-                                "message",
-                                json!(format!("Reinstated {} tenant(s)", ids.len())),
-                            ),
-                            ("reinstated_tenants", json!(ids)),
-                        ]),
-                    )
-                }
-            }
+            let s = &SERVICE_REINSTATED;
+            service_status(&mut tx, central, *application_id, d, s, &mut changed).await?
         }
         Change::SetKind {
             application_id,
@@ -347,6 +305,65 @@ pub async fn apply(
         body,
         replayed: false,
     })
+}
+
+/// What a cancelled or reinstated service does to the application's tenants.
+struct ServiceStatus {
+    /// The tenants it changes, and to what.
+    from: TenantStatus,
+    to: TenantStatus,
+    /// The history's summary, before ` (application N)`.
+    summary: &'static str,
+    /// The registry's `*_reason`: none when reinstating.
+    reason: Option<&'static str>,
+    /// The answer's message, `<done> N tenant(s)`, and its list of tenants.
+    done: &'static str,
+    list: &'static str,
+}
+
+const SERVICE_CANCELLED: ServiceStatus = ServiceStatus {
+    from: TenantStatus::Active,
+    to: TenantStatus::Suspended,
+    summary: SUSPENDED_REASON,
+    reason: Some(SUSPENDED_REASON),
+    done: "Suspended",
+    list: "suspended_tenants",
+};
+
+const SERVICE_REINSTATED: ServiceStatus = ServiceStatus {
+    from: TenantStatus::Suspended,
+    to: TenantStatus::Active,
+    summary: "서비스 마켓 서비스 재개",
+    reason: None,
+    done: "Reinstated",
+    list: "reinstated_tenants",
+};
+
+/// Moves the application's tenants from `s.from` to `s.to`, unless a newer status event
+/// of the application was applied already (then nothing changes: `stale`). The tenants
+/// changed are added to `changed`.
+async fn service_status(
+    tx: &mut sqlx::PgTransaction<'_>,
+    central: &TenantId,
+    application_id: i32,
+    d: &Delivery,
+    s: &ServiceStatus,
+    changed: &mut Vec<(TenantId, TenantStatus)>,
+) -> Result<(&'static str, Reply)> {
+    let c = central.quoted();
+    if let Some(stale) = newer_than_applied(tx, &c, application_id, "status", d).await? {
+        return Ok(("stale", stale.body(s.list)));
+    }
+    let ids = of_application(tx, &c, application_id, s.from.as_str()).await?;
+    let detail = with_delivery(&format!("{} (application {application_id})", s.summary), d);
+    let cause = Cause {
+        actor: Actor::Market.as_str(),
+        reason: s.reason,
+        detail: Some(&detail),
+    };
+    let ids = set_each(tx, central, &ids, s.to, cause).await?;
+    changed.extend(statuses(&ids, s.to));
+    Ok(("applied", Reply::changed(s.done, s.list, &ids)))
 }
 
 /// The last event already applied to this aspect of the application, when it is

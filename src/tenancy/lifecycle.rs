@@ -32,8 +32,12 @@ use crate::tenant_id::TenantId;
 pub const MAX_REASON_CHARS: usize = 255;
 
 /// A row of the central `tenants` table, as operators see it.
+// `Time` is how its `TIMESTAMP` columns are read: as instants for the API
+// (`TENANT_COLUMNS` casts them), or as written, `NaiveDateTime`, for the CLI
+// (`cli::tenant`). The API's schema shows the instants.
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
-pub struct TenantRow {
+#[schema(bound = "")]
+pub struct TenantRow<Time = DateTime<Utc>> {
     pub tenant_id: String,
     pub tenant_name: String,
     pub admin_email: Option<String>,
@@ -44,11 +48,15 @@ pub struct TenantRow {
     pub application_id: Option<i32>,
     pub application_kind: Option<String>,
     pub status: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-    pub suspended_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub created_at: Option<Time>,
+    #[schema(value_type = DateTime<Utc>)]
+    pub updated_at: Time,
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub suspended_at: Option<Time>,
     pub suspended_reason: Option<String>,
-    pub deleted_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub deleted_at: Option<Time>,
     pub deleted_reason: Option<String>,
 }
 
