@@ -17,10 +17,11 @@
 //!   the file libpq would have read (sqlx would trust the system's CAs instead);
 //! - over a Unix socket TLS is never used, whatever `sslmode` says.
 //!
-//! Two of libpq's retries are not sqlx's: `allow` does not retry with TLS when the
-//! server refuses an unencrypted connection, and `prefer` does not retry without TLS
-//! when the server refuses an encrypted one (a `hostnossl`-only `pg_hba.conf`). The
-//! read connections (`tenant_db::wire`) make both retries.
+//! Where sqlx still differs from libpq (the read connections, `tenant_db::wire`, do
+//! not): `allow` does not retry with TLS when the server refuses an unencrypted
+//! connection, `prefer` does not retry without TLS when the server refuses an
+//! encrypted one (a `hostnossl`-only `pg_hba.conf`), and `verify-*` trust the system's
+//! CAs besides `sslrootcert`.
 
 use std::path::PathBuf;
 use std::time::Duration;
