@@ -7,7 +7,7 @@
 #   docker run --rm --env-file .env mtpaas migrate                # any other subcommand
 #
 # The binary embeds its SQL migrations; the runtime stage only needs the binary,
-# CA certificates, curl (HEALTHCHECK) and the PostgreSQL client tools that
+# OpenSSL (libssl3) and CA certificates, curl (HEALTHCHECK) and the PostgreSQL client tools that
 # `mtpaas backup` / `mtpaas restore` call (pg_dump / psql, version 15 = the
 # compose file's postgres:15).
 
@@ -19,6 +19,13 @@ WORKDIR /build
 # (when present); the build never needs a database.
 ENV SQLX_OFFLINE=true \
     CARGO_TERM_COLOR=never
+
+# sqlx and reqwest use OpenSSL (libpq's TLS, which accepts the self-signed X.509 v1
+# certificates rustls refuses): its headers and pkg-config (already in this image;
+# installed here should the base image change).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 
@@ -38,7 +45,7 @@ ARG APP_UID=10001
 ARG APP_GID=10001
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl postgresql-client \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid "${APP_GID}" mtpaas \
  && useradd --system --uid "${APP_UID}" --gid mtpaas --home-dir /app --no-create-home \

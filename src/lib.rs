@@ -31,7 +31,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 pub use crate::config::Config;
@@ -95,12 +94,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self { listener, state } = self;
-        let listen = tokio::spawn(
-            state
-                .directory
-                .clone()
-                .listen(state.config.database_url.expose_secret().to_owned()),
-        );
+        let listen = tokio::spawn(state.directory.clone().listen());
         let throttle = state.login_throttle.clone();
         let sweep = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -110,8 +110,20 @@ impl PgTools {
             None => None,
         };
         let _ = url.set_password(None);
+        // sqlx's spellings of the TLS settings become libpq's, so that the tools
+        // connect with the same sslmode and certificates as the service.
         let kept: Vec<(String, String)> = url
             .query_pairs()
+            .map(|(k, v)| {
+                let k = match k.as_ref() {
+                    "ssl-mode" => "sslmode".into(),
+                    "ssl-root-cert" | "ssl-ca" => "sslrootcert".into(),
+                    "ssl-cert" => "sslcert".into(),
+                    "ssl-key" => "sslkey".into(),
+                    _ => k,
+                };
+                (k, v)
+            })
             .filter(|(k, _)| LIBPQ_PARAMS.contains(&k.as_ref()))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -863,6 +875,15 @@ mod tests {
         assert_eq!(
             t.program("pg_dump"),
             PathBuf::from("/usr/lib/postgresql/15/bin/pg_dump")
+        );
+        let t = PgTools::new(
+            "postgres://a@h/d?ssl-mode=verify-full&ssl-ca=/c/ca.crt&sslcert=/c/c.crt&ssl-key=/c/c.key",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.dbname,
+            "postgres://a@h/d?sslmode=verify-full&sslrootcert=%2Fc%2Fca.crt&sslcert=%2Fc%2Fc.crt&sslkey=%2Fc%2Fc.key"
         );
         let t = PgTools::new("postgres://postgres@127.0.0.1:5432/test", None).unwrap();
         assert_eq!(t.password, None);

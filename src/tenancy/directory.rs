@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use crate::tenant_id::{TenantId, quote_ident};
 
@@ -163,10 +163,11 @@ impl TenantDirectory {
     }
 
     /// Follows status changes until the process ends. Reconnects with a pause after
-    /// any failure, reloading everything each time it (re)connects.
-    pub async fn listen(self, database_url: String) {
+    /// any failure, reloading everything each time it (re)connects. Its connection is
+    /// opened with the central pool's options (`sslmode`, certificates: `crate::db`).
+    pub async fn listen(self) {
         loop {
-            match self.listen_once(&database_url).await {
+            match self.listen_once().await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "tenant status listener lost; reconnecting"),
             }
@@ -174,8 +175,17 @@ impl TenantDirectory {
         }
     }
 
-    async fn listen_once(&self, database_url: &str) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect(database_url).await?;
+    async fn listen_once(&self) -> Result<(), sqlx::Error> {
+        // A pool of one of its own, as `PgListener::connect` makes from a URL, but with
+        // the central pool's options: it reconnects, and takes none of the pool's.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with((*self.inner.pool.connect_options()).clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&own).await?;
+        listener.ignore_pool_close_event(true);
         listener.listen(CHANNEL).await?;
         self.reload_all().await?;
         loop {

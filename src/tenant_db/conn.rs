@@ -37,7 +37,7 @@
 //! prepared for the tenant, pipelined under one `Sync`, so one implicit transaction, the
 //! path local to it; a statement is prepared in the same message as its first use (no
 //! extra round trip), rows come in binary. The guarantees below hold the same way.
-//! When Postgres requires TLS or `DB_WIRE_READS=false`, reads use sqlx:
+//! With `DB_WIRE_READS=false`, reads use sqlx:
 //!
 //! A read ([`read`]) is sent as one simple-protocol message:
 //! `SET LOCAL search_path TO "<tenant>", public; EXECUTE "<read>:<tenant>"(<ints>)`.

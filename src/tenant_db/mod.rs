@@ -30,7 +30,7 @@ use wire::{WireConn, WireOptions};
 pub struct TenantConnections {
     /// Write transactions (and reads, when `reads` is `None`).
     pub writes: TenantConns,
-    /// Reads over the extended protocol (`wire`); `None` when Postgres requires TLS or
+    /// Reads over the extended protocol (`wire`, in every `sslmode`); `None` when
     /// `DB_WIRE_READS=false`, and reads take `writes` through sqlx.
     pub reads: Option<TenantConns<WireConn>>,
 }
@@ -39,11 +39,13 @@ impl TenantConnections {
     /// `DB_TENANT_CONNECTIONS` of each kind, opened lazily.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let opts = crate::db::connect_options(config)?;
-        let reads = config
-            .db_wire_reads
-            .then(|| WireOptions::from_config(&opts, config.database_url.expose_secret()))
-            .flatten()
-            .map(|o| TenantConns::new(o, conns_config(config)));
+        let reads = match config.db_wire_reads {
+            true => Some(TenantConns::new(
+                WireOptions::from_config(&opts, config.database_url.expose_secret())?,
+                conns_config(config),
+            )),
+            false => None,
+        };
         Ok(Self {
             writes: TenantConns::new(opts, conns_config(config)),
             reads,

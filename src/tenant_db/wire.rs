@@ -29,13 +29,22 @@
 //!
 //! # Scope
 //!
-//! Plain TCP or a Unix socket, authentication by trust, password, MD5 or SCRAM-SHA-256
-//! (`DATABASE_URL`'s password, else `PGPASSWORD`). No TLS: these connections are made
-//! only where sqlx would not use TLS either, or where it cannot matter —
-//! `sslmode=disable` or `allow`, or `prefer` (sqlx's default) to a Unix socket or a
-//! loopback address. Otherwise (`require`, `verify-*`, or `prefer` to another host,
-//! which sqlx would encrypt if the server offers it) [`WireOptions::from_config`] gives
-//! `None` and reads go through sqlx (`tenant_db::conn::read`) instead.
+//! TCP or a Unix socket, authentication by trust, password, MD5 or SCRAM-SHA-256
+//! (with `tls-server-end-point` channel binding over TLS when Postgres offers it;
+//! `DATABASE_URL`'s password, else `PGPASSWORD`), TLS in every `sslmode` as libpq
+//! does it (`crate::db`'s [`TlsSettings`] say what is asked; OpenSSL does it, through
+//! `tokio-native-tls`):
+//!
+//! - `disable`: plain, and nothing else is done (the fast path keeps its speed);
+//! - `allow`: plain; if Postgres refuses the connection, again over TLS;
+//! - `prefer`: `SSLRequest`; TLS if Postgres answers `S`, plain on the same socket if
+//!   it answers `N`, and plain on a new one if the handshake fails or Postgres refuses
+//!   the encrypted connection;
+//! - `require`: TLS or nothing, any certificate accepted (self-signed, X.509 v1);
+//! - `verify-ca`: the certificate must chain to `sslrootcert` (only to it: the
+//!   system's CAs are not trusted, as with libpq); `verify-full`: and name the host.
+//!
+//! Over a Unix socket TLS is never used (libpq's rule).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -46,14 +55,18 @@ use bytes::{BufMut, BytesMut};
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::IsNull;
 use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::authentication::sasl::{
+    ChannelBinding, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramSha256,
+};
 use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 use postgres_types::{FromSql, Type};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
+use crate::db::{Pem, TlsSettings};
 use crate::tenant_db::prepared::PreparedRead;
 use crate::tenant_id::TenantId;
 
@@ -69,6 +82,16 @@ pub struct WireOptions {
     password: Option<String>,
     database: String,
     application_name: String,
+    /// `None`: plain only (`sslmode=disable`, or a Unix socket).
+    tls: Option<Tls>,
+}
+
+/// How a TCP connection uses TLS: `mode` (never `Disable`) and the connector built
+/// once from the certificates.
+#[derive(Clone)]
+struct Tls {
+    mode: PgSslMode,
+    connector: tokio_native_tls::TlsConnector,
 }
 
 #[derive(Clone, Debug)]
@@ -84,37 +107,28 @@ impl fmt::Debug for WireOptions {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("database", &self.database)
+            .field("sslmode", &self.tls.as_ref().map(|t| t.mode))
             .finish()
     }
 }
 
 impl WireOptions {
-    /// The options sqlx parsed from `url`, with the password from `url` (or
-    /// `PGPASSWORD`); `None` where sqlx would use TLS (see the module docs).
-    pub fn from_config(opts: &PgConnectOptions, url: &str) -> Option<Self> {
+    /// The options sqlx parsed from `url` (with `crate::db`'s TLS rules applied), with
+    /// the password from `url` (or `PGPASSWORD`); an error when a certificate or key
+    /// named there cannot be read.
+    pub fn from_config(opts: &PgConnectOptions, url: &str) -> anyhow::Result<Self> {
         let target = match opts.get_socket() {
             Some(dir) => Target::Unix(dir.join(format!(".s.PGSQL.{}", opts.get_port()))),
             None => Target::Tcp(opts.get_host().to_owned(), opts.get_port()),
         };
-        let local = match &target {
-            Target::Unix(_) => true,
-            Target::Tcp(host, _) => {
-                host == "localhost"
-                    || host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
+        let settings = TlsSettings::from_url(opts, url)?;
+        let tls = match (&target, settings.mode) {
+            (Target::Unix(_), _) | (_, PgSslMode::Disable) => None,
+            (Target::Tcp(..), mode) => Some(Tls {
+                mode,
+                connector: connector(&settings)?,
+            }),
         };
-        let plain = match opts.get_ssl_mode() {
-            PgSslMode::Disable | PgSslMode::Allow => true,
-            PgSslMode::Prefer => local,
-            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => false,
-        };
-        if !plain {
-            return None;
-        }
         let password = url::Url::parse(url)
             .ok()
             .and_then(|u| u.password().map(str::to_owned))
@@ -125,14 +139,74 @@ impl WireOptions {
             })
             .or_else(|| std::env::var("PGPASSWORD").ok());
         let user = opts.get_username().to_owned();
-        Some(Self {
+        Ok(Self {
             target,
             database: opts.get_database().unwrap_or(&user).to_owned(),
             user,
             password,
             application_name: opts.get_application_name().unwrap_or("mtpaas").to_owned(),
+            tls,
         })
     }
+
+    /// What is done about TLS (`Disable` when it is never tried).
+    pub fn ssl_mode(&self) -> PgSslMode {
+        self.tls.as_ref().map_or(PgSslMode::Disable, |t| t.mode)
+    }
+}
+
+/// The OpenSSL connector for `settings`: accepting any certificate unless the mode
+/// verifies, and then trusting only the root certificate given (libpq does not use
+/// the system's CAs either).
+fn connector(settings: &TlsSettings) -> anyhow::Result<tokio_native_tls::TlsConnector> {
+    let mut b = native_tls::TlsConnector::builder();
+    // libpq's default ssl_min_protocol_version.
+    b.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+    match settings.mode {
+        PgSslMode::VerifyFull => {}
+        PgSslMode::VerifyCa => {
+            b.danger_accept_invalid_hostnames(true);
+        }
+        _ => {
+            b.danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+    }
+    if settings.verifies() {
+        b.disable_built_in_roots(true);
+        if let Some(root) = &settings.root_cert {
+            let pem = root.read("root certificate")?;
+            let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+                anyhow::anyhow!("root certificate {} is not PEM: {e}", root.describe())
+            })?;
+            if certs.is_empty() {
+                anyhow::bail!("root certificate {} holds no certificate", root.describe());
+            }
+            for c in certs {
+                b.add_root_certificate(c);
+            }
+        }
+    }
+    if let Some((cert, key)) = &settings.client_cert {
+        let identity = identity(cert, key)?;
+        b.identity(identity);
+    }
+    let c = b
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up TLS for Postgres: {e}"))?;
+    Ok(c.into())
+}
+
+fn identity(cert: &Pem, key: &Pem) -> anyhow::Result<native_tls::Identity> {
+    let c = cert.read("client certificate")?;
+    let k = key.read("client key")?;
+    native_tls::Identity::from_pkcs8(&c, &k).map_err(|e| {
+        anyhow::anyhow!(
+            "client certificate {} with key {} cannot be used (the key must be PKCS#8 PEM): {e}",
+            cert.describe(),
+            key.describe()
+        )
+    })
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -149,6 +223,8 @@ pub struct WireConn {
     in_flight: bool,
     /// The read in flight, for [`WireConn::finish`].
     pending: Option<Pending>,
+    /// Over TLS.
+    encrypted: bool,
 }
 
 /// A read whose reply has not been read (yet).
@@ -224,17 +300,132 @@ fn encode(r: std::io::Result<()>) -> Result<(), sqlx::Error> {
     r.map_err(|e| protocol(format!("cannot encode a message: {e}")))
 }
 
+fn no_tls() -> sqlx::Error {
+    sqlx::Error::Tls("server does not support TLS".into())
+}
+
+async fn tcp(host: &str, port: u16) -> Result<TcpStream, sqlx::Error> {
+    let s = TcpStream::connect((host, port)).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// What authentication knows of the connection (for SCRAM's channel binding).
+enum Channel {
+    Plain,
+    /// Over TLS; `end_point`: the hash of the server's certificate
+    /// (`tls-server-end-point`), when OpenSSL could compute it.
+    Tls {
+        end_point: Option<Vec<u8>>,
+    },
+}
+
+/// What Postgres made of an `SSLRequest`.
+enum Upgrade {
+    /// Encrypted.
+    Tls(Box<dyn Io>, Channel),
+    /// `N`: the same socket, to go on without TLS.
+    Refused(TcpStream),
+}
+
+/// `SSLRequest`, then the TLS handshake if Postgres agrees. Only its one-byte answer
+/// is read before the handshake: nothing sent unencrypted after it is taken.
+async fn upgrade(mut s: TcpStream, host: &str, tls: &Tls) -> Result<Upgrade, sqlx::Error> {
+    let mut w = BytesMut::with_capacity(8);
+    frontend::ssl_request(&mut w);
+    s.write_all(&w).await?;
+    let mut answer = [0u8; 1];
+    s.read_exact(&mut answer).await?;
+    match answer[0] {
+        b'S' => {}
+        b'N' => return Ok(Upgrade::Refused(s)),
+        other => {
+            return Err(protocol(format!(
+                "unexpected answer to SSLRequest: 0x{other:02x}"
+            )));
+        }
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tls
+        .connector
+        .connect(host, s)
+        .await
+        .map_err(|e| sqlx::Error::Tls(Box::new(e)))?;
+    let end_point = stream.get_ref().tls_server_end_point().ok().flatten();
+    Ok(Upgrade::Tls(Box::new(stream), Channel::Tls { end_point }))
+}
+
 impl WireConn {
-    /// Connects, authenticates and prepares the statement that sets the path.
+    /// Connects as libpq would in the options' `sslmode` (module docs),
+    /// authenticates and prepares the statement that sets the path.
     pub async fn connect(opts: &WireOptions) -> Result<Self, sqlx::Error> {
-        let io: Box<dyn Io> = match &opts.target {
-            Target::Tcp(host, port) => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                s.set_nodelay(true)?;
-                Box::new(s)
+        let (host, port, tls) = match (&opts.target, &opts.tls) {
+            (Target::Tcp(host, port), Some(tls)) => (host.as_str(), *port, tls),
+            (Target::Tcp(host, port), None) => {
+                let io = Box::new(tcp(host, *port).await?);
+                return Self::start(io, Channel::Plain, opts).await;
             }
-            Target::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            (Target::Unix(path), _) => {
+                let io = Box::new(tokio::net::UnixStream::connect(path).await?);
+                return Self::start(io, Channel::Plain, opts).await;
+            }
         };
+        match tls.mode {
+            PgSslMode::Disable => {
+                Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await
+            }
+            PgSslMode::Allow => {
+                match Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await {
+                    // Refused (pg_hba.conf may allow only TLS): again over TLS.
+                    Err(sqlx::Error::Database(_)) => {
+                        let s = tcp(host, port).await?;
+                        match upgrade(s, host, tls).await? {
+                            Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
+                            Upgrade::Refused(_) => Err(no_tls()),
+                        }
+                    }
+                    other => other,
+                }
+            }
+            PgSslMode::Prefer => {
+                let s = tcp(host, port).await?;
+                match upgrade(s, host, tls).await {
+                    Ok(Upgrade::Tls(io, cb)) => match Self::start(io, cb, opts).await {
+                        // Refused over TLS (pg_hba.conf may allow only plain): again without.
+                        Err(sqlx::Error::Database(_)) => {
+                            Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts)
+                                .await
+                        }
+                        other => other,
+                    },
+                    Ok(Upgrade::Refused(s)) => Self::start(Box::new(s), Channel::Plain, opts).await,
+                    Err(sqlx::Error::Tls(_)) => {
+                        Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => {
+                let s = tcp(host, port).await?;
+                match upgrade(s, host, tls).await? {
+                    Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
+                    Upgrade::Refused(_) => Err(no_tls()),
+                }
+            }
+        }
+    }
+
+    /// Whether this connection is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// The start-up on a connected (and maybe encrypted) stream.
+    async fn start(
+        io: Box<dyn Io>,
+        channel: Channel,
+        opts: &WireOptions,
+    ) -> Result<Self, sqlx::Error> {
         let mut conn = WireConn {
             io,
             rbuf: BytesMut::with_capacity(16 * 1024),
@@ -242,6 +433,7 @@ impl WireConn {
             prepared: HashMap::new(),
             in_flight: true,
             pending: None,
+            encrypted: matches!(channel, Channel::Tls { .. }),
         };
         let params = [
             ("user", opts.user.as_str()),
@@ -251,7 +443,7 @@ impl WireConn {
         ];
         encode(frontend::startup_message(params, &mut conn.wbuf))?;
         conn.send().await?;
-        conn.authenticate(opts).await?;
+        conn.authenticate(opts, channel).await?;
         // Ready: prepare the path statement.
         encode(frontend::parse(
             SET_PATH,
@@ -277,7 +469,11 @@ impl WireConn {
         Ok(conn)
     }
 
-    async fn authenticate(&mut self, opts: &WireOptions) -> Result<(), sqlx::Error> {
+    async fn authenticate(
+        &mut self,
+        opts: &WireOptions,
+        channel: Channel,
+    ) -> Result<(), sqlx::Error> {
         let password = || {
             opts.password
                 .as_deref()
@@ -300,17 +496,30 @@ impl WireConn {
                     self.send().await?;
                 }
                 Message::AuthenticationSasl(body) => {
-                    let mut offered = false;
+                    let (mut plain, mut plus) = (false, false);
                     let mut mechanisms = body.mechanisms();
                     while let Ok(Some(m)) = mechanisms.next() {
-                        offered |= m == SCRAM_SHA_256;
+                        plain |= m == SCRAM_SHA_256;
+                        plus |= m == SCRAM_SHA_256_PLUS;
                     }
-                    if !offered {
-                        return Err(protocol("no supported SASL mechanism offered"));
-                    }
-                    let s = ScramSha256::new(password()?.as_bytes(), ChannelBinding::unsupported());
+                    // As libpq (channel_binding=prefer): bind to the TLS connection
+                    // when Postgres offers it; over TLS without it, say we could.
+                    let (mechanism, binding) = match &channel {
+                        Channel::Tls {
+                            end_point: Some(cb),
+                        } if plus => (
+                            SCRAM_SHA_256_PLUS,
+                            ChannelBinding::tls_server_end_point(cb.clone()),
+                        ),
+                        Channel::Tls { end_point: Some(_) } if plain => {
+                            (SCRAM_SHA_256, ChannelBinding::unrequested())
+                        }
+                        _ if plain => (SCRAM_SHA_256, ChannelBinding::unsupported()),
+                        _ => return Err(protocol("no supported SASL mechanism offered")),
+                    };
+                    let s = ScramSha256::new(password()?.as_bytes(), binding);
                     encode(frontend::sasl_initial_response(
-                        SCRAM_SHA_256,
+                        mechanism,
                         s.message(),
                         &mut self.wbuf,
                     ))?;
@@ -649,14 +858,35 @@ pub trait FromWireRow: Sized {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::ssl_mode_name;
 
-    fn opts(url: &str) -> Option<WireOptions> {
+    fn opts(url: &str) -> anyhow::Result<WireOptions> {
         let o: PgConnectOptions = url.parse().unwrap();
         WireOptions::from_config(&o.application_name("mtpaas"), url)
     }
 
+    /// A self-signed root certificate (no key: it only has to parse).
+    const ROOT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUCGF5G6yCBdEAS5RqGTayeA4wezgwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVbXRwYWFzLXVuaXQtdGVzdC1yb290MCAXDTI2MTIwMzEyMjQw
+OFoYDzIxMjYxMTA5MTIyNDA4WjAgMR4wHAYDVQQDDBVtdHBhYXMtdW5pdC10ZXN0
+LXJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS7zyjX0c4zAqVVofFt5j3i
+4RIldbXio1KvlDHx3Rx3P22dsG+GQb5+oUMmohXXRImRbK6ofGlbXz6CqAO9GRF0
+o1MwUTAdBgNVHQ4EFgQUMibrDdlIAB2amsSuOwvHl1uMBzcwHwYDVR0jBBgwFoAU
+MibrDdlIAB2amsSuOwvHl1uMBzcwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiEAstSaw/LkeOi3N4IKKcmHp7JB6NitaVl3n3dKSjLllpYCIF2dorl0
+AwMJK+cCw+eHUiHQ69nTF5rEGlM2e1e5RIUQ
+-----END CERTIFICATE-----
+";
+
+    fn root_file() -> String {
+        let p = std::env::temp_dir().join(format!("mtpaas-wire-root-{}.crt", std::process::id()));
+        std::fs::write(&p, ROOT_PEM).unwrap();
+        p.display().to_string()
+    }
+
     #[test]
-    fn options_follow_the_url_and_tls_goes_to_sqlx() {
+    fn options_follow_the_url() {
         let o = opts("postgres://app:p%40ss@db.example:6543/mt?sslmode=disable").unwrap();
         assert!(matches!(&o.target, Target::Tcp(h, 6543) if h == "db.example"));
         assert_eq!(o.user, "app");
@@ -667,29 +897,63 @@ mod tests {
             !format!("{o:?}").contains("p@ss"),
             "the password is not printed"
         );
-        for mode in ["require", "verify-ca", "verify-full"] {
-            assert!(
-                opts(&format!("postgres://a@h/d?sslmode={mode}")).is_none(),
-                "{mode}"
-            );
-            assert!(opts(&format!("postgres://a@127.0.0.1/d?sslmode={mode}")).is_none());
-        }
-        // `prefer` (the default): sqlx would encrypt to another host if it can.
-        assert!(opts("postgres://a@db.example/d").is_none());
-        assert!(opts("postgres://a@db.example/d?sslmode=prefer").is_none());
-        for local in ["127.0.0.1", "localhost", "[::1]", "127.0.0.2"] {
-            assert!(
-                opts(&format!("postgres://a@{local}/d")).is_some(),
-                "{local}"
-            );
-        }
-        assert!(opts("postgres://a@db.example/d?sslmode=allow").is_some());
         let sock = opts("postgres://a@localhost/d?host=/run/postgresql").unwrap();
         assert!(
             matches!(&sock.target, Target::Unix(p) if p.ends_with(".s.PGSQL.5432")),
             "{:?}",
             sock.target
         );
+    }
+
+    #[test]
+    fn every_sslmode_gets_read_connections_doing_what_libpq_does() {
+        let root = root_file();
+        for (url, want) in [
+            (
+                "postgres://a@db.example/d?sslmode=disable",
+                PgSslMode::Disable,
+            ),
+            ("postgres://a@db.example/d?sslmode=allow", PgSslMode::Allow),
+            // The default, to another host and to this one alike.
+            ("postgres://a@db.example/d", PgSslMode::Prefer),
+            ("postgres://a@127.0.0.1/d", PgSslMode::Prefer),
+            ("postgres://a@[::1]/d?sslmode=prefer", PgSslMode::Prefer),
+            (
+                "postgres://a@127.0.0.1/d?sslmode=require",
+                PgSslMode::Require,
+            ),
+            // Never TLS over a Unix socket.
+            (
+                "postgres://a@localhost/d?host=/run/postgresql&sslmode=require",
+                PgSslMode::Disable,
+            ),
+        ] {
+            let o = opts(url).unwrap();
+            assert_eq!(ssl_mode_name(o.ssl_mode()), ssl_mode_name(want), "{url}");
+            // disable: no connector at all, nothing more is done on that path.
+            let disabled = matches!(want, PgSslMode::Disable);
+            assert_eq!(o.tls.is_none(), disabled, "{url}");
+        }
+        for (mode, want) in [
+            ("require", PgSslMode::VerifyCa),
+            ("verify-ca", PgSslMode::VerifyCa),
+            ("verify-full", PgSslMode::VerifyFull),
+        ] {
+            let url = format!("postgres://a@db.example/d?sslmode={mode}&sslrootcert={root}");
+            let got = opts(&url).unwrap().ssl_mode();
+            assert_eq!(ssl_mode_name(got), ssl_mode_name(want), "{mode}");
+        }
+        for mode in ["verify-ca", "verify-full"] {
+            let url = format!("postgres://a@h/d?sslmode={mode}&sslrootcert=/nonexistent/root.crt");
+            let e = opts(&url).unwrap_err().to_string();
+            assert!(e.contains("/nonexistent/root.crt"), "{e}");
+        }
+        // A root certificate that is not one: named, at start-up.
+        let bad = env!("CARGO_MANIFEST_DIR").to_owned() + "/Cargo.toml";
+        let url = format!("postgres://a@h/d?sslmode=verify-ca&sslrootcert={bad}");
+        let e = opts(&url).unwrap_err().to_string();
+        assert!(e.contains(&bad), "{e}");
+        let _ = std::fs::remove_file(root);
     }
 
     #[test]

@@ -16,5 +16,6 @@ mod provisioning;
 mod resolution;
 mod search_path;
 mod superadmin;
+mod tls;
 mod usage;
 mod webhooks;
