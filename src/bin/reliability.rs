@@ -22,6 +22,10 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+/// The Citus part (runs only when `CITUS_DATABASE_URL` names a coordinator).
+#[path = "reliability/citus.rs"]
+mod citus;
+
 const API_KEY: &str = "reliability_api_key_0123456789";
 const WEBHOOK_SECRET: &str = "reliability_webhook_secret_0123";
 const SUPERADMIN_TOKEN: &str = "reliability_superadmin_0123456789";
@@ -37,6 +41,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Parts to run (default: every part; with --quick: isolation, crash, webhooks, fuzz).
+    /// `citus` runs against the cluster in `CITUS_DATABASE_URL` (skipped without it).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Write the figures as Markdown here (e.g. RELIABILITY.md).
@@ -270,15 +275,26 @@ async fn create_tenants(server: &Server, ids: &[String], concurrency: usize) -> 
 /// cancellations at random points, suspensions flipping; every row of every completed
 /// response checked.
 async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Result<()> {
-    const P: &str = "isolation";
+    let url = fresh_database(&args.pg, "isolation").await?;
+    isolation_on(args, bin, report, "isolation", &url).await
+}
+
+/// The isolation torture on the database at `url`, its figures under `part` (the Citus
+/// part runs it on a cluster).
+async fn isolation_on(
+    args: &Args,
+    bin: &Path,
+    report: &mut Report,
+    part: &'static str,
+    url: &str,
+) -> anyhow::Result<()> {
     let (n_tenants, total, concurrency) = if args.quick {
         (20, 3_000, 32)
     } else {
         (200, 100_000, 64)
     };
-    let url = fresh_database(&args.pg, "isolation").await?;
-    let server = Server::start(bin, &url, &[]).await?;
-    let db = PgPool::connect(&url).await?;
+    let server = Server::start(bin, url, &[]).await?;
+    let db = PgPool::connect(url).await?;
     let tenants: Vec<String> = (0..n_tenants).map(|i| format!("iso_{i:03}")).collect();
     create_tenants(&server, &tenants, 8).await?;
     for t in &tenants {
@@ -414,57 +430,57 @@ async fn isolation(args: &Args, bin: &Path, report: &mut Report) -> anyhow::Resu
     let _ = flipper.await;
     let secs = started.elapsed().as_secs_f64();
 
-    report.info(P, "tenants", n_tenants);
+    report.info(part, "tenants", n_tenants);
     report.info(
-        P,
+        part,
         "requests sent (concurrency)",
         format!("{total} ({concurrency})"),
     );
-    report.info(P, "requests completed", tally.completed);
+    report.info(part, "requests completed", tally.completed);
     report.info(
-        P,
+        part,
         "cancelled by the client (1–50 ms timeouts)",
         tally.cancelled,
     );
-    report.info(P, "rows checked", tally.rows);
+    report.info(part, "rows checked", tally.rows);
     report.info(
-        P,
+        part,
         "suspend/reinstate flips (operator API) during the run",
         flips.load(Ordering::Relaxed),
     );
     let ff = flip_failures.load(Ordering::Relaxed);
-    report.must(P, "operator API flips that failed", ff, ff == 0);
+    report.must(part, "operator API flips that failed", ff, ff == 0);
     report.info(
-        P,
+        part,
         "403 tenant_suspended (expected while suspended)",
         tally.suspended_403,
     );
     report.must(
-        P,
+        part,
         "cross-tenant rows seen",
         tally.cross_rows,
         tally.cross_rows == 0,
     );
     report.must(
-        P,
+        part,
         "server errors (5xx)",
         tally.server_errors,
         tally.server_errors == 0,
     );
     report.must(
-        P,
+        part,
         "other unexpected statuses",
         tally.unexpected,
         tally.unexpected == 0,
     );
     report.must(
-        P,
+        part,
         "requests completed (must be most of them)",
         tally.completed,
         tally.completed as f64 >= total as f64 * 0.5 && tally.rows > 0,
     );
     report.info(
-        P,
+        part,
         "throughput (req/s, whole run)",
         format!("{:.0}", total as f64 / secs),
     );
@@ -1393,6 +1409,7 @@ async fn main() -> anyhow::Result<()> {
             "schemathesis",
             "postgres",
             "mysql",
+            "citus",
         ]
         .map(String::from)
         .to_vec()
@@ -1410,6 +1427,7 @@ async fn main() -> anyhow::Result<()> {
             "schemathesis" => schemathesis(&args, &bin, &mut report).await,
             "webhooks" => webhooks(&args, &bin, &mut report).await,
             "mysql" => mysql(&args, &bin, &mut report).await,
+            "citus" => citus::run(&args, &bin, &mut report).await,
             other => Err(anyhow::anyhow!("unknown part {other}")),
         };
         if let Err(e) = result {
