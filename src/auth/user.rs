@@ -39,7 +39,7 @@ pub struct TenantUser {
 }
 
 /// A row type of a tenant read: mapped from a `tenant_db::wire` row, or from sqlx's when
-/// reads go through sqlx (TLS).
+/// reads go through sqlx (`DB_WIRE_READS=false`).
 pub trait ReadRow: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static {}
 impl<T: for<'r> FromRow<'r, PgRow> + FromWireRow + Send + 'static> ReadRow for T {}
 

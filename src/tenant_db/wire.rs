@@ -243,6 +243,17 @@ pub struct WireDbError {
     message: String,
 }
 
+impl WireDbError {
+    /// The error Postgres would answer with `code` and `message` (for tests of error
+    /// handling elsewhere).
+    pub fn answered(code: &str, message: &str) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for WireDbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (SQLSTATE {})", self.message, self.code)
@@ -977,5 +988,30 @@ AwMJK+cCw+eHUiHQ69nTF5rEGlM2e1e5RIUQ
         assert_eq!(&rest[10..12], b"42");
         assert_eq!(&rest[12..16], &(-1i32).to_be_bytes());
         assert_eq!(&rest[16..], &[0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn a_citus_worker_out_of_reach_is_a_503_and_keeps_the_session() {
+        let answered = |code: &str, message: &str| WireDbError::answered(code, message);
+        let worker = answered(
+            "08006",
+            "connection to the remote node postgres@127.0.0.1:9701 failed with the following \
+             error: Connection refused",
+        );
+        assert!(crate::error::node_unreachable(&worker));
+        assert!(!crate::error::session_ended(&worker));
+        let hung = answered(
+            "08006",
+            "could not establish any connections to the node 127.0.0.1:9701 after 3000 ms",
+        );
+        assert!(crate::error::node_unreachable(&hung) && !crate::error::session_ended(&hung));
+        let ours = answered("08006", "connection failure");
+        assert!(crate::error::session_ended(&ours) && !crate::error::node_unreachable(&ours));
+        assert!(crate::error::session_ended(&answered(
+            "57P01",
+            "terminating connection"
+        )));
+        let e = crate::error::Error::Database(sqlx::Error::Database(Box::new(worker)));
+        assert_eq!(e.status_code(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     }
 }
