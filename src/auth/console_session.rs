@@ -91,19 +91,21 @@ fn random_hex() -> String {
     hex::encode(bytes)
 }
 
+/// The first value of a header a proxy may have appended to (`a, b` → `a`), lower-cased.
+fn first_forwarded(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|v| {
+        v.split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
 /// Whether the browser reached us over https: nginx says so (`X-Forwarded-Proto`), or
 /// the service's public address is https.
 pub fn is_https(config: &Config, headers: &HeaderMap) -> bool {
-    let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(',')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let forwarded = first_forwarded(headers, "x-forwarded-proto");
     match forwarded.as_deref() {
         Some("https") => true,
         Some("http") => false,
@@ -289,19 +291,7 @@ pub fn check_same_origin(config: &Config, headers: &HeaderMap) -> Result<()> {
     if origin_of(&config.public_base_url).as_deref() == Some(origin.as_str()) {
         return Ok(());
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(',')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .filter(|v| !v.is_empty())
-    };
+    let header = |name: &str| first_forwarded(headers, name);
     // Where the browser sent the request: its Host, or what nginx says it was
     // (X-Forwarded-Host and -Port; nginx forwards Host without the port). A page on
     // another site cannot set these headers on a request that carries the cookie.

@@ -245,6 +245,68 @@ fn admin_tokens(tenants: &[String]) -> Arc<BTreeMap<String, String>> {
     )
 }
 
+/// One answer of a load client: (sent at, seconds after `t0`; status; seconds taken;
+/// tenant; the error body's `code` and `detail`). Status 1 is a client timeout, 0 a
+/// connection error.
+type Answer = (f64, u16, f64, String, String, String);
+
+/// 16 clients reading `GET /api/users` of every tenant in turn (each from its own
+/// offset) until `run_for` after `t0`, pausing 20 ms after an answer other than 200.
+/// With `bodies`, each answer's `code` and `detail` are read too.
+fn load_clients(
+    server: &Server,
+    tenants: &[String],
+    tokens: &Arc<BTreeMap<String, String>>,
+    t0: Instant,
+    run_for: Duration,
+    bodies: bool,
+) -> Vec<tokio::task::JoinHandle<Vec<Answer>>> {
+    (0..16)
+        .map(|w| {
+            let (http, base, tokens, tenants) = (
+                server.http.clone(),
+                server.url(""),
+                tokens.clone(),
+                tenants.to_vec(),
+            );
+            tokio::spawn(async move {
+                let mut log: Vec<Answer> = Vec::new();
+                let mut i = w;
+                while t0.elapsed() < run_for {
+                    let t = &tenants[i % tenants.len()];
+                    i += 1;
+                    let at = t0.elapsed().as_secs_f64();
+                    let sent = Instant::now();
+                    let (status, code, detail) = match http
+                        .get(format!("{base}/api/users"))
+                        .header("X-Tenant-ID", t)
+                        .bearer_auth(&tokens[t])
+                        .timeout(Duration::from_secs(15))
+                        .send()
+                        .await
+                    {
+                        Ok(r) if bodies => {
+                            let s = r.status().as_u16();
+                            let body: Value = r.json().await.unwrap_or_default();
+                            let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+                            (s, text("code"), text("detail"))
+                        }
+                        Ok(r) => (r.status().as_u16(), String::new(), String::new()),
+                        Err(e) if e.is_timeout() => (1, String::new(), e.to_string()),
+                        Err(e) => (0, String::new(), e.to_string()),
+                    };
+                    let took = sent.elapsed().as_secs_f64();
+                    log.push((at, status, took, t.clone(), code, detail));
+                    if status != 200 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                log
+            })
+        })
+        .collect()
+}
+
 async fn create_tenants(server: &Server, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
     let results = futures::stream::iter(ids.iter().enumerate())
         .map(|(i, id)| {
@@ -789,45 +851,7 @@ async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyho
     let tokens = admin_tokens(&tenants);
     let t0 = Instant::now();
     let run_for = Duration::from_secs(30);
-    let mut workers = Vec::new();
-    for w in 0..16 {
-        let (http, base, tokens, tenants) = (
-            server.http.clone(),
-            server.url(""),
-            tokens.clone(),
-            tenants.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut log: Vec<(f64, u16, f64)> = Vec::new();
-            let mut i = w;
-            while t0.elapsed() < run_for {
-                let t = &tenants[i % tenants.len()];
-                i += 1;
-                let sent = Instant::now();
-                let status = match http
-                    .get(format!("{base}/api/users"))
-                    .header("X-Tenant-ID", t)
-                    .bearer_auth(&tokens[t])
-                    .timeout(Duration::from_secs(15))
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().as_u16(),
-                    Err(e) if e.is_timeout() => 1,
-                    Err(_) => 0,
-                };
-                log.push((
-                    t0.elapsed().as_secs_f64(),
-                    status,
-                    sent.elapsed().as_secs_f64(),
-                ));
-                if status != 200 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            log
-        }));
-    }
+    let workers = load_clients(&server, &tenants, &tokens, t0, run_for, false);
     let cluster = std::fs::read_dir("/etc/postgresql")?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
@@ -854,9 +878,14 @@ async fn postgres_restart(args: &Args, bin: &Path, report: &mut Report) -> anyho
         .await?;
     anyhow::ensure!(start.success(), "pg_ctlcluster start failed");
     let up_at = t0.elapsed().as_secs_f64();
+    // (answered at, status, seconds taken), as the figures below read it.
     let mut log = Vec::new();
     for w in workers {
-        log.extend(w.await?);
+        log.extend(
+            w.await?
+                .into_iter()
+                .map(|(at, s, took, ..)| (at + took, s, took)),
+        );
     }
     let exited = server
         .child

@@ -21,7 +21,7 @@ use tokio::process::Command;
 
 use mtpaas::auth::jwt::JwtKeys;
 
-use super::{Args, Report, SUPERADMIN_TOKEN, Server, create_tenants, token};
+use super::{Answer, Args, Report, SUPERADMIN_TOKEN, Server, create_tenants, token};
 
 const P: &str = "citus";
 
@@ -248,10 +248,6 @@ fn format_spread(spread: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
-/// One answer of the load: (sent at, s since the start; status, 0 = no answer, 1 = client
-/// timeout; seconds it took; the tenant; the error code and detail of a non-200).
-type Answer = (f64, u16, f64, String, String, String);
-
 /// Stops worker `stop_worker` while 16 clients read every tenant in turn: its tenants
 /// must get a quick 503 `database_node_unavailable`, the other worker's tenants and the
 /// coordinator's routes must keep answering, and after the worker's restart its tenants
@@ -303,48 +299,7 @@ async fn worker_down(
     let (before, down_for, run_for) = if args.quick { (2, 4, 10) } else { (5, 10, 25) };
     let t0 = Instant::now();
     let run_for = Duration::from_secs(run_for);
-    let mut clients = Vec::new();
-    for w in 0..16 {
-        let (http, base, tokens, tenants) = (
-            server.http.clone(),
-            server.url(""),
-            tokens.clone(),
-            tenants.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            let mut log: Vec<Answer> = Vec::new();
-            let mut i = w;
-            while t0.elapsed() < run_for {
-                let t = &tenants[i % tenants.len()];
-                i += 1;
-                let at = t0.elapsed().as_secs_f64();
-                let sent = Instant::now();
-                let (status, code, detail) = match http
-                    .get(format!("{base}/api/users"))
-                    .header("X-Tenant-ID", t)
-                    .bearer_auth(&tokens[t])
-                    .timeout(Duration::from_secs(15))
-                    .send()
-                    .await
-                {
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        let body: serde_json::Value = r.json().await.unwrap_or_default();
-                        let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
-                        (s, text("code"), text("detail"))
-                    }
-                    Err(e) if e.is_timeout() => (1, String::new(), e.to_string()),
-                    Err(e) => (0, String::new(), e.to_string()),
-                };
-                let took = sent.elapsed().as_secs_f64();
-                log.push((at, status, took, t.clone(), code, detail));
-                if status != 200 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            log
-        }));
-    }
+    let clients = super::load_clients(&server, &tenants, &tokens, t0, run_for, true);
     // The coordinator's routes, probed every 200 ms: (sent at, route, status).
     let probes = {
         let (http, base) = (server.http.clone(), server.url(""));
