@@ -52,8 +52,10 @@ for n in "$CH:$CP" "${CWORKERS[@]}"; do
 done
 node_psql "$CH:$CP" "$CDB" -At -c "SELECT citus_set_coordinator_host('$CH', $CP)" >/dev/null
 for w in "${CWORKERS[@]}"; do node_psql "$CH:$CP" "$CDB" -At -c "SELECT citus_add_node('${w%:*}', ${w##*:})" >/dev/null; done
-# The servers stopped first (cleanup), then the database dropped on every node.
-trap 'rc=$?; (exit $rc); cleanup; drop_cluster_db >/dev/null 2>&1 || true; exit $rc' EXIT
+# The servers stopped first (cleanup, which reads the exit status from $?), then the
+# database dropped on every node; errexit off in here, or a failed run's status would
+# end the trap before it stopped anything.
+trap 'rc=$?; set +e; (exit $rc); cleanup; drop_cluster_db >/dev/null 2>&1; exit $rc' EXIT
 # Both servers without TLS, as in the single-node bench.
 CURL="postgres://$CU@$CH:$CP/$CDB$DBOPT"
 CPSQL="postgres://$CU@$CH:$CP/$CDB?sslmode=disable"
