@@ -153,7 +153,10 @@ pub fn has_cookie(config: &Config, headers: &HeaderMap) -> bool {
 pub async fn start(config: &Config, db: &PgPool, subject: &str) -> Result<(Session, String)> {
     let now = Utc::now();
     let ttl = i64::try_from(config.console_session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
-    let exp = now.timestamp().saturating_add(ttl);
+    // `exp` counts whole seconds: rounded up, so a session lasts at least its TTL (the
+    // cookie's Max-Age), never up to a second less.
+    let now_secs = now.timestamp() + i64::from(now.timestamp_subsec_nanos() > 0);
+    let exp = now_secs.saturating_add(ttl);
     let expires_at = Utc
         .timestamp_opt(exp, 0)
         .single()
