@@ -159,15 +159,88 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// A Citus node the statement needed cannot be reached (a worker is down or hung): the
-/// coordinator answers class 08 about its connection to that node, and our session to
-/// the coordinator goes on. Citus names the node in the message; nothing else tells
-/// this apart from a failure of our own connection.
+/// A Citus node the statement needed cannot be reached (a worker is down, hung or
+/// shutting down): the coordinator answers class 08 about its connection to that node,
+/// or passes on the node's own 08/57P answer (a worker ending the sessions it serves),
+/// and our session to the coordinator goes on. Citus names the node in the message or
+/// in the error's context; nothing else tells this apart from a failure of our own
+/// connection.
 pub fn node_unreachable(e: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = e.code() else {
+        return false;
+    };
     let m = e.message();
-    e.code().is_some_and(|c| c.starts_with("08"))
+    (code.starts_with("08")
         && (m.starts_with("connection to the remote node")
-            || m.starts_with("could not establish any connections to the node"))
+            || m.starts_with("could not establish any connections to the node")))
+        || ((code.starts_with("08") || code.starts_with("57P"))
+            && context(e).is_some_and(|c| c.contains("while executing command on ")))
+}
+
+/// The error's context (Postgres's `CONTEXT`, field `W`), where Citus says which node
+/// an error it passes on came from.
+fn context(e: &dyn sqlx::error::DatabaseError) -> Option<&str> {
+    if let Some(pg) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return pg.r#where();
+    }
+    e.try_downcast_ref::<PgErrorResponse>()
+        .and_then(|ours| ours.context.as_deref())
+}
+
+/// An error Postgres answered with (`ErrorResponse`) on a connection mtpaas speaks the
+/// protocol on itself (`tenant_db::wire`), reported as sqlx reports its own.
+#[derive(Debug)]
+pub struct PgErrorResponse {
+    code: String,
+    message: String,
+    context: Option<String>,
+}
+
+impl PgErrorResponse {
+    /// The error of SQLSTATE `code` with its primary `message` and its `context`.
+    pub fn new(code: String, message: String, context: Option<String>) -> Self {
+        Self {
+            code,
+            message,
+            context,
+        }
+    }
+}
+
+impl std::fmt::Display for PgErrorResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (SQLSTATE {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for PgErrorResponse {}
+
+impl sqlx::error::DatabaseError for PgErrorResponse {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(std::borrow::Cow::Borrowed(&self.code))
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        match self.code.as_str() {
+            "23505" => ErrorKind::UniqueViolation,
+            "23503" => ErrorKind::ForeignKeyViolation,
+            "23502" => ErrorKind::NotNullViolation,
+            "23514" => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
 }
 
 /// Postgres ended the session or cannot give one: class 08 (connection exception) and
@@ -306,5 +379,53 @@ mod tests {
     fn losing_the_database_is_unavailable_not_an_internal_error() {
         assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    fn answered(code: &str, message: &str, context: Option<&str>) -> PgErrorResponse {
+        PgErrorResponse::new(code.into(), message.into(), context.map(Into::into))
+    }
+
+    #[test]
+    fn a_citus_node_out_of_reach_is_a_503_and_keeps_the_session() {
+        let worker = answered(
+            "08006",
+            "connection to the remote node postgres@127.0.0.1:9701 failed with the following \
+             error: Connection refused",
+            None,
+        );
+        assert!(node_unreachable(&worker) && !session_ended(&worker));
+        let hung = answered(
+            "08006",
+            "could not establish any connections to the node 127.0.0.1:9701 after 3000 ms",
+            None,
+        );
+        assert!(node_unreachable(&hung) && !session_ended(&hung));
+        // A worker shutting down ends the sessions it serves; the coordinator passes its
+        // 57P01 on with the node in the context (the worker's own context line first).
+        let stopping = answered(
+            "57P01",
+            "terminating connection due to administrator command",
+            Some("SQL statement \"SELECT 1\"\nwhile executing command on 127.0.0.1:9702"),
+        );
+        assert!(node_unreachable(&stopping) && !session_ended(&stopping));
+        let ours = answered("08006", "connection failure", None);
+        assert!(session_ended(&ours) && !node_unreachable(&ours));
+        let shutdown = answered("57P01", "terminating connection", None);
+        assert!(session_ended(&shutdown) && !node_unreachable(&shutdown));
+        // Any other error a node passes on is its own, not a lost node.
+        let duplicate = answered(
+            "23505",
+            "duplicate key value violates unique constraint",
+            Some("while executing command on 127.0.0.1:9702"),
+        );
+        assert!(!node_unreachable(&duplicate) && !session_ended(&duplicate));
+
+        for e in [worker, stopping] {
+            let e = Error::Database(sqlx::Error::Database(Box::new(e)));
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.code(), "database_node_unavailable");
+        }
+        let e = Error::Database(sqlx::Error::Database(Box::new(shutdown)));
+        assert_eq!(e.code(), "database_unavailable");
     }
 }

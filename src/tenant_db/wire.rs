@@ -46,7 +46,6 @@
 //!
 //! Over a Unix socket TLS is never used (libpq's rule).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -61,12 +60,12 @@ use postgres_protocol::authentication::sasl::{
 use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 use postgres_types::{FromSql, Type};
-use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::db::{Pem, TlsSettings};
+use crate::error::PgErrorResponse;
 use crate::tenant_db::prepared::PreparedRead;
 use crate::tenant_id::TenantId;
 
@@ -236,71 +235,21 @@ struct Pending {
     sent: bool,
 }
 
-/// An error Postgres answered with (`ErrorResponse`), as sqlx reports its own.
-#[derive(Debug)]
-pub struct WireDbError {
-    code: String,
-    message: String,
-}
-
-impl WireDbError {
-    /// The error Postgres would answer with `code` and `message` (for tests of error
-    /// handling elsewhere).
-    pub fn answered(code: &str, message: &str) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for WireDbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (SQLSTATE {})", self.message, self.code)
-    }
-}
-
-impl std::error::Error for WireDbError {}
-
-impl DatabaseError for WireDbError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn code(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.code))
-    }
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-    fn kind(&self) -> ErrorKind {
-        match self.code.as_str() {
-            "23505" => ErrorKind::UniqueViolation,
-            "23503" => ErrorKind::ForeignKeyViolation,
-            "23502" => ErrorKind::NotNullViolation,
-            "23514" => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
 fn db_error(body: &ErrorResponseBody) -> sqlx::Error {
     let mut code = String::new();
     let mut message = String::new();
+    let mut context = None;
     let mut fields = body.fields();
     while let Ok(Some(f)) = fields.next() {
+        let text = || String::from_utf8_lossy(f.value_bytes()).into_owned();
         match f.type_() {
-            b'C' => code = String::from_utf8_lossy(f.value_bytes()).into_owned(),
-            b'M' => message = String::from_utf8_lossy(f.value_bytes()).into_owned(),
+            b'C' => code = text(),
+            b'M' => message = text(),
+            b'W' => context = Some(text()),
             _ => {}
         }
     }
-    sqlx::Error::Database(Box::new(WireDbError { code, message }))
+    sqlx::Error::Database(Box::new(PgErrorResponse::new(code, message, context)))
 }
 
 fn protocol(what: impl fmt::Display) -> sqlx::Error {
@@ -991,27 +940,37 @@ AwMJK+cCw+eHUiHQ69nTF5rEGlM2e1e5RIUQ
     }
 
     #[test]
-    fn a_citus_worker_out_of_reach_is_a_503_and_keeps_the_session() {
-        let answered = |code: &str, message: &str| WireDbError::answered(code, message);
-        let worker = answered(
-            "08006",
-            "connection to the remote node postgres@127.0.0.1:9701 failed with the following \
-             error: Connection refused",
+    fn an_error_relayed_from_a_citus_node_keeps_its_context() {
+        // ErrorResponse as the coordinator sends it when a worker ends the statement's
+        // session under it: the worker's SQLSTATE, and Citus's context line naming it.
+        let mut fields = Vec::new();
+        for (t, v) in [
+            (b'S', "ERROR"),
+            (b'C', "57P01"),
+            (b'M', "terminating connection due to administrator command"),
+            (b'W', "while executing command on 127.0.0.1:9702"),
+        ] {
+            fields.push(t);
+            fields.extend_from_slice(v.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut buf = BytesMut::new();
+        buf.put_u8(b'E');
+        buf.put_i32(4 + fields.len() as i32);
+        buf.put_slice(&fields);
+        let Ok(Some(Message::ErrorResponse(body))) = Message::parse(&mut buf) else {
+            panic!("not parsed as an ErrorResponse");
+        };
+        let sqlx::Error::Database(e) = db_error(&body) else {
+            panic!("not a database error");
+        };
+        assert_eq!(e.code().as_deref(), Some("57P01"));
+        assert_eq!(
+            e.message(),
+            "terminating connection due to administrator command"
         );
-        assert!(crate::error::node_unreachable(&worker));
-        assert!(!crate::error::session_ended(&worker));
-        let hung = answered(
-            "08006",
-            "could not establish any connections to the node 127.0.0.1:9701 after 3000 ms",
-        );
-        assert!(crate::error::node_unreachable(&hung) && !crate::error::session_ended(&hung));
-        let ours = answered("08006", "connection failure");
-        assert!(crate::error::session_ended(&ours) && !crate::error::node_unreachable(&ours));
-        assert!(crate::error::session_ended(&answered(
-            "57P01",
-            "terminating connection"
-        )));
-        let e = crate::error::Error::Database(sqlx::Error::Database(Box::new(worker)));
-        assert_eq!(e.status_code(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(crate::error::node_unreachable(e.as_ref()));
+        assert!(!crate::error::session_ended(e.as_ref()));
     }
 }
