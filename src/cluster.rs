@@ -39,9 +39,9 @@ pub async fn node_of(pool: &PgPool, tenant: &TenantId) -> Result<Option<String>,
     if !citus_present(pool).await? {
         return Ok(None);
     }
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT node FROM ({PLACEMENT}) x WHERE schema_name = $1"
-    ))
+    )))
     .bind(tenant.as_str())
     .fetch_optional(pool)
     .await
@@ -74,7 +74,7 @@ pub async fn nodes(pool: &PgPool, central: &TenantId) -> Result<Vec<Node>, sqlx:
     if !citus_present(pool).await? {
         return Ok(Vec::new());
     }
-    sqlx::query_as(&format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH placed AS ({PLACEMENT}) \
          SELECT n.nodeid AS node_id, n.nodename || ':' || n.nodeport AS node, \
                 n.groupid = 0 AS is_coordinator, n.isactive AS is_active, \
@@ -87,7 +87,7 @@ pub async fn nodes(pool: &PgPool, central: &TenantId) -> Result<Vec<Node>, sqlx:
           GROUP BY n.nodeid, n.nodename, n.nodeport, n.groupid, n.isactive, n.shouldhaveshards \
           ORDER BY n.groupid, n.nodeid",
         c = central.quoted()
-    ))
+    )))
     .fetch_all(pool)
     .await
 }

@@ -117,7 +117,7 @@ impl UsageCounter {
              ON CONFLICT (tenant_id, hour) DO UPDATE SET calls = u.calls + EXCLUDED.calls",
             central.quoted()
         );
-        let written = sqlx::query(&sql)
+        let written = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&tenants)
             .bind(&hours)
             .bind(&calls)
@@ -232,21 +232,21 @@ pub async fn api_calls(
 ) -> Result<ApiCalls, sqlx::Error> {
     let table = format!("{}.api_usage", central.quoted());
     let since_hour = hour_of(Utc::now()) - TimeDelta::hours(23);
-    let (total, last_24h): (i64, i64) = sqlx::query_as(&format!(
+    let (total, last_24h): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT COALESCE(SUM(calls), 0)::bigint, \
                 COALESCE(SUM(calls) FILTER (WHERE hour >= $2), 0)::bigint \
          FROM {table} WHERE tenant_id = $1"
-    ))
+    )))
     .bind(tenant.as_str())
     .bind(since_hour)
     .fetch_one(pool)
     .await?;
     let since_day = Utc::now().date_naive() - TimeDelta::days(i64::from(days.max(1)) - 1);
-    let per_day: Vec<DayCalls> = sqlx::query_as(&format!(
+    let per_day: Vec<DayCalls> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT (hour AT TIME ZONE 'UTC')::date AS day, SUM(calls)::bigint AS calls \
          FROM {table} WHERE tenant_id = $1 AND hour >= ($2::date AT TIME ZONE 'UTC') \
          GROUP BY 1 ORDER BY 1"
-    ))
+    )))
     .bind(tenant.as_str())
     .bind(since_day)
     .fetch_all(pool)

@@ -256,10 +256,10 @@ pub struct BackupRun {
 
 /// Every tenant that has a schema to back up (all but the purged), by id.
 pub async fn backup_candidates(pool: &PgPool, central: &TenantId) -> anyhow::Result<Vec<TenantId>> {
-    let ids: Vec<String> = sqlx::query_scalar(&format!(
+    let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT tenant_id FROM {}.tenants WHERE status <> 'purged' ORDER BY tenant_id",
         central.quoted()
-    ))
+    )))
     .fetch_all(pool)
     .await?;
     ids.iter()
@@ -384,16 +384,17 @@ async fn dump_one(
     let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
         .fetch_one(&mut *tx)
         .await?;
-    let row: Option<(serde_json::Value, Option<i64>, bool)> = sqlx::query_as(&format!(
-        "SELECT to_jsonb(t), v.version, \
-                EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.tenant_id) \
-           FROM {c}.tenants t \
-           LEFT JOIN {c}.tenant_schema_versions v ON v.schema_name = t.tenant_id \
-          WHERE t.tenant_id = $1"
-    ))
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row: Option<(serde_json::Value, Option<i64>, bool)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT to_jsonb(t), v.version, \
+                    EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.tenant_id) \
+               FROM {c}.tenants t \
+               LEFT JOIN {c}.tenant_schema_versions v ON v.schema_name = t.tenant_id \
+              WHERE t.tenant_id = $1"
+        )))
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((row, version, has_schema)) = row else {
         anyhow::bail!("tenant {tenant} not found");
     };
@@ -600,11 +601,11 @@ pub async fn restore_tenant(
     // Where things stand.
     let c = central.quoted();
     let (target_status, target_schema, source_schema): (Option<String>, bool, bool) =
-        sqlx::query_as(&format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT status FROM {c}.tenants WHERE tenant_id = $1), \
                     EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), \
                     EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)"
-        ))
+        )))
         .bind(req.target.as_str())
         .bind(req.source.as_str())
         .fetch_one(pool)

@@ -43,14 +43,14 @@ pub async fn candidates(
     retention_days: u32,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
     // deleted_at is a local `timestamp` written with NOW(): compare it with the same.
-    sqlx::query_as(&format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT tenant_id, deleted_at, deleted_reason, \
                 EXTRACT(DAY FROM LOCALTIMESTAMP - deleted_at)::int AS days \
            FROM {}.tenants \
           WHERE status = 'deleted' AND deleted_at < LOCALTIMESTAMP - make_interval(days => $1) \
           ORDER BY deleted_at, tenant_id",
         central.quoted()
-    ))
+    )))
     .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
     .fetch_all(pool)
     .await
@@ -194,10 +194,10 @@ async fn purge_one(
     let c = central.quoted();
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let row: Option<(String, bool)> = sqlx::query_as(&format!(
+    let row: Option<(String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT status, COALESCE(deleted_at < LOCALTIMESTAMP - make_interval(days => $2), false) \
            FROM {c}.tenants WHERE tenant_id = $1 FOR UPDATE"
-    ))
+    )))
     .bind(tenant.as_str())
     .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
     .fetch_optional(&mut *tx)
@@ -212,10 +212,10 @@ async fn purge_one(
     sqlx::query("SET LOCAL lock_timeout = '30s'")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {} CASCADE",
         tenant.quoted()
-    ))
+    )))
     .execute(&mut *tx)
     .await?;
     lifecycle::change_status(
@@ -230,9 +230,9 @@ async fn purge_one(
         },
     )
     .await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {c}.tenant_schema_versions WHERE schema_name = $1"
-    ))
+    )))
     .bind(tenant.as_str())
     .execute(&mut *tx)
     .await?;

@@ -171,14 +171,14 @@ pub async fn start(config: &Config, db: &PgPool, subject: &str) -> Result<(Sessi
     };
     let table = sessions_table(config);
     // Rows of sessions long over are dropped here, the only place sessions are made.
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {table} WHERE expires_at < now() - interval '1 day'"
-    ))
+    )))
     .execute(db)
     .await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {table} (session_id, subject, expires_at) VALUES ($1, $2, $3)"
-    ))
+    )))
     .bind(claims.sid)
     .bind(&claims.sub)
     .bind(expires_at)
@@ -222,11 +222,11 @@ pub async fn current(config: &Config, db: &PgPool, headers: &HeaderMap) -> Resul
     )
     .map_err(|_| session_ended())?
     .claims;
-    let live: Option<(DateTime<Utc>,)> = sqlx::query_as(&format!(
+    let live: Option<(DateTime<Utc>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT expires_at FROM {} \
           WHERE session_id = $1 AND ended_at IS NULL AND expires_at > now()",
         sessions_table(config)
-    ))
+    )))
     .bind(claims.sid)
     .fetch_optional(db)
     .await?;
@@ -241,10 +241,10 @@ pub async fn current(config: &Config, db: &PgPool, headers: &HeaderMap) -> Resul
 
 /// Ends a session (signing out): it stops working on every replica at once.
 pub async fn end(config: &Config, db: &PgPool, session: &Session) -> Result<()> {
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {} SET ended_at = now() WHERE session_id = $1 AND ended_at IS NULL",
         sessions_table(config)
-    ))
+    )))
     .bind(session.id)
     .execute(db)
     .await?;

@@ -24,7 +24,7 @@ pub async fn reissue_for_admin(
         t = tenant.quoted(),
         c = central.quoted(),
     );
-    let issued: Option<(i64,)> = sqlx::query_as(&sql)
+    let issued: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&hash)
         .bind(tenant.as_str())
         .bind(email)
@@ -42,11 +42,11 @@ pub async fn issue(
     user_id: i64,
 ) -> Result<String> {
     let (token, hash) = new_setup_token();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {}.setup_tokens (token_hash, tenant_id, user_id, expires_at) \
          VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
         central.quoted()
-    ))
+    )))
     .bind(&hash)
     .bind(tenant.as_str())
     .bind(user_id)
@@ -64,12 +64,12 @@ pub async fn redeem(
     central: &TenantId,
     token: &str,
 ) -> Result<Option<(String, i64)>> {
-    let row: Option<(String, i64)> = sqlx::query_as(&format!(
+    let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE {}.setup_tokens SET used_at = now() \
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() \
          RETURNING tenant_id, user_id",
         central.quoted()
-    ))
+    )))
     .bind(token_hash(token))
     .fetch_optional(conn)
     .await?;

@@ -212,10 +212,12 @@ async fn fresh_database(pg: &str, label: &str) -> anyhow::Result<String> {
     let mut admin = PgConnection::connect(&format!("{pg}/postgres")).await?;
     let name = format!("mtpaas_rel_{label}");
     admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
         .await?;
     admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .await?;
     Ok(format!("{pg}/{name}"))
 }
@@ -360,10 +362,10 @@ async fn isolation_on(
     let tenants: Vec<String> = (0..n_tenants).map(|i| format!("iso_{i:03}")).collect();
     create_tenants(&server, &tenants, 8).await?;
     for t in &tenants {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{t}\".user_mst (email, name) \
              SELECT 'u' || g || '@{t}.rel', '{t}' FROM generate_series(1, 9) g"
-        ))
+        )))
         .execute(&db)
         .await?;
     }
@@ -684,9 +686,9 @@ async fn half_tenants(db: &PgPool) -> anyhow::Result<Vec<String>> {
         if !version {
             out.push(format!("no schema version: {t}"));
         }
-        let admins: i64 = sqlx::query_scalar(&format!(
+        let admins: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM \"{t}\".user_mst WHERE role = 'admin'"
-        ))
+        )))
         .fetch_one(db)
         .await?;
         if admins == 0 {

@@ -224,14 +224,14 @@ async fn rebalance(pool: &PgPool, a: RebalanceArgs) -> anyhow::Result<()> {
 }
 
 async fn distribute(pool: &PgPool, central: &TenantId, dry_run: bool) -> anyhow::Result<()> {
-    let local: Vec<String> = sqlx::query_scalar(&format!(
+    let local: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT t.tenant_id FROM {}.tenants t \
            JOIN pg_namespace n ON n.nspname = t.tenant_id \
           WHERE t.status <> 'purged' \
             AND NOT EXISTS (SELECT 1 FROM pg_dist_schema s WHERE s.schemaid = n.oid) \
           ORDER BY t.tenant_id",
         central.quoted()
-    ))
+    )))
     .fetch_all(pool)
     .await?;
     if local.is_empty() {

@@ -111,7 +111,7 @@ pub async fn list(
         "{} WHERE $1::text IS NULL OR t.status = $1 ORDER BY t.created_at DESC NULLS LAST, t.tenant_id",
         select_records(central)
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(status.map(|s| s.as_str()))
         .fetch_all(pool)
         .await?)
@@ -123,17 +123,17 @@ pub async fn show(
     tenant: &TenantId,
 ) -> anyhow::Result<Option<(TenantRecord, Vec<TenantEvent>)>> {
     let sql = format!("{} WHERE t.tenant_id = $1", select_records(central));
-    let Some(record) = sqlx::query_as::<_, TenantRecord>(&sql)
+    let Some(record) = sqlx::query_as::<_, TenantRecord>(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .fetch_optional(pool)
         .await?
     else {
         return Ok(None);
     };
-    let events = sqlx::query_as(&format!(
+    let events = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT event, actor, detail, at FROM {}.tenant_events WHERE tenant_id = $1 ORDER BY id",
         central.quoted()
-    ))
+    )))
     .bind(tenant.as_str())
     .fetch_all(pool)
     .await?;

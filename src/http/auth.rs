@@ -146,10 +146,10 @@ pub async fn setup_password(
     check_status(&state.directory, &tenant).await?;
     // Only a valid token gets this far: the slow hash cannot be used to load the server.
     let hash = password::hash(body.password).await?;
-    let updated = sqlx::query(&format!(
+    let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {}.user_mst SET password_hash = $1, updated_at = now() WHERE id = $2",
         tenant.quoted()
-    ))
+    )))
     .bind(hash)
     .bind(user_id)
     .execute(&mut *tx)

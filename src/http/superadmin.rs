@@ -116,21 +116,23 @@ pub async fn list(
     let status = status.map(|s| s.as_str());
     // `\` is the escape character `ILIKE` takes by default.
     let pattern = q.map(|q| market::like_contains(q, '\\'));
-    let tenants: Vec<TenantRow> = sqlx::query_as(&format!(
+    let tenants: Vec<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TENANT_COLUMNS} FROM {table} WHERE {filter} \
          ORDER BY created_at DESC NULLS LAST, tenant_id LIMIT $3 OFFSET $4"
-    ))
+    )))
     .bind(status)
     .bind(&pattern)
     .bind(limit)
     .bind(offset)
     .fetch_all(&state.db)
     .await?;
-    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table} WHERE {filter}"))
-        .bind(status)
-        .bind(&pattern)
-        .fetch_one(&state.db)
-        .await?;
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE {filter}"
+    )))
+    .bind(status)
+    .bind(&pattern)
+    .fetch_one(&state.db)
+    .await?;
     Ok(Json(TenantList { tenants, total }))
 }
 
@@ -196,12 +198,12 @@ pub async fn history(
     let id = tenant_id(&state, &id)?;
     let central = state.config.central_schema.quoted();
     // The tenant's row and its events in one statement; no row → unknown tenant.
-    let rows: Vec<MaybeEvent> = sqlx::query_as(&format!(
+    let rows: Vec<MaybeEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT e.event, e.at, e.actor, e.detail \
              FROM {central}.tenants t \
              LEFT JOIN {central}.tenant_events e ON e.tenant_id = t.tenant_id \
              WHERE t.tenant_id = $1 ORDER BY e.id"
-    ))
+    )))
     .bind(id.as_str())
     .fetch_all(&state.db)
     .await?;
@@ -467,13 +469,13 @@ pub async fn applications(
         .iter()
         .filter_map(|a| i32::try_from(a.id).ok())
         .collect();
-    let rows: Vec<(i32, String, String)> = sqlx::query_as(&format!(
+    let rows: Vec<(i32, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT application_id, tenant_id, status FROM {} WHERE application_id = ANY($1) \
          ORDER BY application_id, \
                   CASE status WHEN 'active' THEN 0 WHEN 'suspended' THEN 1 ELSE 2 END, \
                   created_at DESC NULLS LAST",
         tenants_table(&state.config.central_schema)
-    ))
+    )))
     .bind(&ids)
     .fetch_all(&state.db)
     .await?;

@@ -26,9 +26,16 @@ pub fn connect_lazy(config: &Config) -> anyhow::Result<Option<MySqlPool>> {
         return Ok(None);
     };
     // The URL holds a password: the error names the setting, never the value.
-    let opts = MySqlConnectOptions::from_str(url.expose_secret()).map_err(|_| {
+    let mut opts = MySqlConnectOptions::from_str(url.expose_secret()).map_err(|_| {
         anyhow::anyhow!("invalid SERVICE_MARKET_DATABASE_URL (or SERVICE_MARKET_DB_* settings)")
     })?;
+    // The session's collation stays utf8mb4_unicode_ci unless the URL names one (sqlx
+    // 0.9 would leave it to the server's default for utf8mb4, which differs between
+    // MySQL and MariaDB versions): string comparisons in the market queries keep their
+    // meaning.
+    if opts.get_collation().is_none() && opts.get_charset() == "utf8mb4" {
+        opts = opts.collation("utf8mb4_unicode_ci");
+    }
     let pool = MySqlPoolOptions::new()
         .max_connections(4)
         .min_connections(0)
@@ -102,7 +109,7 @@ impl From<MarketError> for Error {
 pub async fn fetch_all<O>(
     pool: Option<&MySqlPool>,
     limit: Duration,
-    sql: &str,
+    sql: impl sqlx::SqlSafeStr,
     bind: impl for<'q> FnOnce(
         sqlx::query::QueryAs<'q, MySql, O, sqlx::mysql::MySqlArguments>,
     ) -> sqlx::query::QueryAs<'q, MySql, O, sqlx::mysql::MySqlArguments>,
@@ -213,13 +220,14 @@ pub async fn expired_demos(
                AND demo_expires_at IS NOT NULL AND demo_expires_at < NOW()"
         );
         let chunk = chunk.to_vec();
-        let rows: Vec<(i64, NaiveDateTime)> = fetch_all(pool, limit_time, &sql, move |mut q| {
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q
-        })
-        .await?;
+        let rows: Vec<(i64, NaiveDateTime)> =
+            fetch_all(pool, limit_time, sqlx::AssertSqlSafe(sql), move |mut q| {
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q
+            })
+            .await?;
         out.extend(rows);
     }
     Ok(out)

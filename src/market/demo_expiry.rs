@@ -57,11 +57,11 @@ pub async fn run_once(state: &Job) -> Result<Vec<TenantId>> {
         tracing::debug!("demo expiry already running on another replica");
         return Ok(Vec::new());
     }
-    let candidates: Vec<(String, i32)> = sqlx::query_as(&format!(
+    let candidates: Vec<(String, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT tenant_id, application_id FROM {} \
          WHERE status = 'active' AND application_kind = 'demo' AND application_id IS NOT NULL",
         tenants_table(central)
-    ))
+    )))
     .fetch_all(&mut *tx)
     .await?;
     if candidates.is_empty() {

@@ -144,12 +144,12 @@ pub async fn apply(
     let c = central.quoted();
     let mut tx = db.begin().await?;
 
-    let claimed: Option<i32> = sqlx::query_scalar(&format!(
+    let claimed: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {c}.webhook_deliveries (delivery_id, id_source, endpoint, event, outcome, \
          event_at, event_at_source, auth, response_status, response_body) \
          VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, 0, '') \
          ON CONFLICT (delivery_id) DO NOTHING RETURNING 1"
-    ))
+    )))
     .bind(&d.key.id)
     .bind(d.key.source)
     .bind(d.endpoint.slug())
@@ -161,13 +161,14 @@ pub async fn apply(
     .await?;
 
     if claimed.is_none() {
-        let (endpoint, status, body): (String, i16, String) = sqlx::query_as(&format!(
-            "SELECT endpoint, response_status, response_body FROM {c}.webhook_deliveries \
-             WHERE delivery_id = $1"
-        ))
-        .bind(&d.key.id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (endpoint, status, body): (String, i16, String) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT endpoint, response_status, response_body FROM {c}.webhook_deliveries \
+                 WHERE delivery_id = $1"
+            )))
+            .bind(&d.key.id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.rollback().await?;
         if endpoint != d.endpoint.slug() {
             return Err(Error::conflict(
@@ -199,11 +200,11 @@ pub async fn apply(
             let reason = deleted_reason(*user_id);
             let ids = locked(
                 &mut tx,
-                &format!(
+                sqlx::AssertSqlSafe(format!(
                     "SELECT tenant_id FROM {c}.tenants \
                      WHERE lower(admin_email) = lower($1) AND status IN ('active', 'suspended') \
                      ORDER BY tenant_id FOR UPDATE"
-                ),
+                )),
                 email,
             )
             .await?;
@@ -230,19 +231,20 @@ pub async fn apply(
         } => match newer_than_applied(&mut tx, &c, *application_id, "kind", d).await? {
             Some(stale) => ("stale", stale.body("changed_tenants")),
             None => {
-                let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
-                    "UPDATE {c}.tenants t SET application_kind = $2, updated_at = NOW() \
-                     FROM (SELECT tenant_id, application_kind FROM {c}.tenants \
-                           WHERE application_id = $1 AND status <> 'purged' \
-                             AND application_kind IS DISTINCT FROM $2 \
-                           ORDER BY tenant_id FOR UPDATE) old \
-                     WHERE t.tenant_id = old.tenant_id \
-                     RETURNING t.tenant_id, old.application_kind"
-                ))
-                .bind(application_id)
-                .bind(kind)
-                .fetch_all(&mut *tx)
-                .await?;
+                let rows: Vec<(String, Option<String>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {c}.tenants t SET application_kind = $2, updated_at = NOW() \
+                         FROM (SELECT tenant_id, application_kind FROM {c}.tenants \
+                               WHERE application_id = $1 AND status <> 'purged' \
+                                 AND application_kind IS DISTINCT FROM $2 \
+                               ORDER BY tenant_id FOR UPDATE) old \
+                         WHERE t.tenant_id = old.tenant_id \
+                         RETURNING t.tenant_id, old.application_kind"
+                    )))
+                    .bind(application_id)
+                    .bind(kind)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let mut rows = rows;
                 rows.sort();
                 let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
@@ -280,10 +282,10 @@ pub async fn apply(
 
     let status = StatusCode::OK;
     let body = body.to_json();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {c}.webhook_deliveries SET outcome = $2, response_status = $3, response_body = $4 \
          WHERE delivery_id = $1"
-    ))
+    )))
     .bind(&d.key.id)
     .bind(outcome)
     .bind(status.as_u16() as i16)
@@ -378,7 +380,7 @@ async fn newer_than_applied(
     d: &Delivery,
 ) -> Result<Option<Stale>> {
     let event = d.event.as_deref().unwrap_or(d.endpoint.event());
-    let recorded: Option<i32> = sqlx::query_scalar(&format!(
+    let recorded: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {c}.market_application_events AS m \
              (application_id, aspect, last_event, last_event_at, delivery_id) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -387,7 +389,7 @@ async fn newer_than_applied(
                  delivery_id = EXCLUDED.delivery_id, updated_at = now() \
              WHERE m.last_event_at <= EXCLUDED.last_event_at \
          RETURNING 1"
-    ))
+    )))
     .bind(application_id)
     .bind(aspect)
     .bind(event)
@@ -398,14 +400,15 @@ async fn newer_than_applied(
     if recorded.is_some() {
         return Ok(None);
     }
-    let (last_event, last_at): (String, DateTime<Utc>) = sqlx::query_as(&format!(
-        "SELECT last_event, last_event_at FROM {c}.market_application_events \
-         WHERE application_id = $1 AND aspect = $2"
-    ))
-    .bind(application_id)
-    .bind(aspect)
-    .fetch_one(&mut **tx)
-    .await?;
+    let (last_event, last_at): (String, DateTime<Utc>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT last_event, last_event_at FROM {c}.market_application_events \
+             WHERE application_id = $1 AND aspect = $2"
+        )))
+        .bind(application_id)
+        .bind(aspect)
+        .fetch_one(&mut **tx)
+        .await?;
     tracing::info!(%last_event, %last_at, event_at = %d.time.at, "stale market event ignored");
     Ok(Some(Stale {
         event: event.to_owned(),
@@ -443,7 +446,11 @@ impl Stale {
 }
 
 /// The ids `sql` selects (and locks) for `arg`, in order.
-async fn locked(tx: &mut PgConnection, sql: &str, arg: &str) -> Result<Vec<String>> {
+async fn locked(
+    tx: &mut PgConnection,
+    sql: impl sqlx::SqlSafeStr,
+    arg: &str,
+) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(sql)
         .bind(arg)
         .fetch_all(&mut *tx)
@@ -457,10 +464,10 @@ async fn of_application(
     application_id: i32,
     status: &str,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(&format!(
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT tenant_id FROM {c}.tenants WHERE application_id = $1 AND status = $2 \
          ORDER BY tenant_id FOR UPDATE"
-    ))
+    )))
     .bind(application_id)
     .bind(status)
     .fetch_all(&mut *tx)

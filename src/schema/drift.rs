@@ -349,19 +349,19 @@ pub async fn check_tenants(
     only: Option<&[TenantId]>,
 ) -> anyhow::Result<CheckReport> {
     let c = central.quoted();
-    let template_version: i64 = sqlx::query_scalar(&format!(
+    let template_version: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COALESCE((SELECT version FROM {c}.tenant_schema_versions WHERE schema_name = $1), 0)"
-    ))
+    )))
     .bind(template.as_str())
     .fetch_one(pool)
     .await?;
     let only: Option<Vec<String>> = only.map(|ids| ids.iter().map(|i| i.to_string()).collect());
-    let tenants: Vec<(String, i64)> = sqlx::query_as(&format!(
+    let tenants: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT t.tenant_id, COALESCE(v.version, 0) FROM {c}.tenants t \
            LEFT JOIN {c}.tenant_schema_versions v ON v.schema_name = t.tenant_id \
           WHERE t.status <> 'purged' AND ($1::text[] IS NULL OR t.tenant_id = ANY($1)) \
           ORDER BY t.tenant_id"
-    ))
+    )))
     .bind(&only)
     .fetch_all(pool)
     .await?;

@@ -33,7 +33,7 @@ pub fn tenant_migrations() -> &'static [TenantMigration] {
             .map(|m| TenantMigration {
                 version: m.version,
                 description: m.description.to_string(),
-                sql: m.sql.to_string(),
+                sql: m.sql.as_str().to_owned(),
             })
             .collect();
         v.sort_by_key(|m| m.version);
@@ -142,7 +142,8 @@ fn push_statement<'a>(out: &mut Vec<&'a str>, s: &'a str) {
 /// Runs `script` one statement per message (see [`statements`]).
 pub async fn execute_each(conn: &mut PgConnection, script: &str) -> Result<(), sqlx::Error> {
     for statement in statements(script) {
-        conn.execute(sqlx::raw_sql(statement)).await?;
+        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement)))
+            .await?;
     }
     Ok(())
 }
@@ -168,10 +169,10 @@ pub async fn migrate_central(pool: &PgPool, central: &TenantId) -> anyhow::Resul
     // On Citus the central schema stays on the coordinator (with schema-based sharding
     // on, a new schema would be distributed to a worker); plain Postgres takes the
     // setting as a placeholder.
-    conn.execute(sqlx::raw_sql(&format!(
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SET citus.enable_schema_based_sharding TO off; CREATE SCHEMA IF NOT EXISTS {q}; \
          SET search_path TO {q}"
-    )))
+    ))))
     .await?;
     CENTRAL.run(&mut *conn).await?;
     Ok(())
@@ -206,10 +207,10 @@ pub async fn migrate_template_with(
         .bind(lock_key(&format!("mtpaas:migrate:{central}:template")))
         .execute(&mut *conn)
         .await?;
-    conn.execute(sqlx::raw_sql(&format!(
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SET citus.enable_schema_based_sharding TO off; CREATE SCHEMA IF NOT EXISTS {}",
         template.quoted()
-    )))
+    ))))
     .await?;
     migrate_schema_with(&mut conn, central, template, migrations).await
 }
@@ -234,15 +235,15 @@ pub async fn migrate_schema_with(
 ) -> anyhow::Result<i64> {
     let versions = format!("{}.tenant_schema_versions", central.quoted());
     let mut tx = conn.begin().await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {versions} (schema_name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING"
-    ))
+    )))
     .bind(schema.as_str())
     .execute(&mut *tx)
     .await?;
-    let (current,): (i64,) = sqlx::query_as(&format!(
+    let (current,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM {versions} WHERE schema_name = $1 FOR UPDATE"
-    ))
+    )))
     .bind(schema.as_str())
     .fetch_one(&mut *tx)
     .await?;
@@ -251,15 +252,15 @@ pub async fn migrate_schema_with(
         tx.rollback().await?;
         return Ok(current);
     }
-    tx.execute(sqlx::raw_sql(&format!(
+    tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SET LOCAL search_path TO {}",
         schema.quoted()
-    )))
+    ))))
     .await?;
     execute_each(&mut tx, &pending_script_in(migrations, current)).await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {versions} SET version = $2, updated_at = now() WHERE schema_name = $1"
-    ))
+    )))
     .bind(schema.as_str())
     .bind(latest)
     .execute(&mut *tx)
@@ -353,13 +354,13 @@ pub async fn tenants_behind(
     latest: i64,
 ) -> Result<(usize, Vec<Behind>), sqlx::Error> {
     let c = central.quoted();
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT t.tenant_id, COALESCE(v.version, 0), count(*) OVER () \
            FROM {c}.tenants t \
            LEFT JOIN {c}.tenant_schema_versions v ON v.schema_name = t.tenant_id \
           WHERE t.status <> 'purged' \
           ORDER BY COALESCE(v.version, 0) < $1 DESC, t.tenant_id"
-    ))
+    )))
     .bind(latest)
     .fetch_all(pool)
     .await?;

@@ -80,12 +80,12 @@ pub async fn create_tenant(
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
 
-    let claimed: Option<(String,)> = sqlx::query_as(&format!(
+    let claimed: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {c}.tenants (tenant_id, tenant_name, admin_email, admin_name, \
          university_name, contact, description, application_id, application_kind, status) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active') \
          ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id"
-    ))
+    )))
     .bind(req.tenant_id.as_str())
     .bind(&req.tenant_name)
     .bind(&req.admin_email)
@@ -99,8 +99,8 @@ pub async fn create_tenant(
     .await?;
 
     if claimed.is_none() {
-        let (app, email): (Option<i32>, Option<String>) = sqlx::query_as(&format!(
-            "SELECT application_id, admin_email FROM {c}.tenants WHERE tenant_id = $1"
+        let (app, email): (Option<i32>, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT application_id, admin_email FROM {c}.tenants WHERE tenant_id = $1"),
         ))
         .bind(req.tenant_id.as_str())
         .fetch_one(&mut *tx)
@@ -124,9 +124,9 @@ pub async fn create_tenant(
     // One statement per message (`migrate::statements`: what Citus needs); the schema
     // and the path in the first.
     let ddl = async {
-        tx.execute(sqlx::raw_sql(&format!(
+        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA {t}; SET LOCAL search_path TO {t}"
-        )))
+        ))))
         .await?;
         execute_each(&mut tx, &pending_script(0)).await
     };
@@ -153,7 +153,7 @@ pub async fn create_tenant(
     );
     let channel = CHANNEL;
     let (setup_token, token_hash) = new_setup_token();
-    let (admin_user_id,): (i64,) = sqlx::query_as(&format!(
+    let (admin_user_id,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH admin AS ( \
              INSERT INTO {t}.user_mst (email, name, role) VALUES ($2, $3, 'admin') RETURNING id \
          ), version AS ( \
@@ -166,7 +166,7 @@ pub async fn create_tenant(
              SELECT $7, $1, id, now() + make_interval(hours => $8) FROM admin \
          ) \
          SELECT (SELECT id FROM admin) FROM pg_notify('{channel}', $1)"
-    ))
+    )))
     .bind(req.tenant_id.as_str())
     .bind(&req.admin_email)
     .bind(req.admin_name.as_deref().unwrap_or(""))

@@ -128,7 +128,7 @@ impl TenantDirectory {
             "SELECT status FROM {} WHERE tenant_id = $1",
             self.inner.tenants_table
         );
-        let row: Option<(String,)> = sqlx::query_as(&sql)
+        let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&self.inner.pool)
             .await?;
@@ -147,7 +147,9 @@ impl TenantDirectory {
 
     pub async fn reload_all(&self) -> Result<(), sqlx::Error> {
         let sql = format!("SELECT tenant_id, status FROM {}", self.inner.tenants_table);
-        let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&self.inner.pool).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.inner.pool)
+            .await?;
         let mut fresh = HashMap::with_capacity(rows.len());
         for (id, status) in rows {
             if let (Ok(id), Some(s)) = (TenantId::parse(&id), TenantStatus::parse(&status)) {

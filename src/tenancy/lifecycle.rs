@@ -117,7 +117,7 @@ pub async fn get(
         "SELECT {TENANT_COLUMNS} FROM {} WHERE tenant_id = $1",
         tenants_table(central)
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .fetch_optional(conn)
         .await?)
@@ -176,9 +176,9 @@ pub async fn change_status(
 ) -> Result<StatusChange> {
     let Cause { actor, reason, .. } = cause;
     let table = tenants_table(central);
-    let current: Option<(String,)> = sqlx::query_as(&format!(
+    let current: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT status FROM {table} WHERE tenant_id = $1 FOR UPDATE"
-    ))
+    )))
     .bind(tenant.as_str())
     .fetch_optional(&mut *tx)
     .await?;
@@ -241,7 +241,7 @@ pub async fn change_status(
          ) \
          SELECT updated.* FROM updated CROSS JOIN pg_notify('{CHANNEL}', $1)"
     );
-    let row: TenantRow = sqlx::query_as(&sql)
+    let row: TenantRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .bind(new_status.as_str())
         .bind(column_reason)
@@ -272,13 +272,13 @@ pub async fn record_events(
         return Ok(());
     }
     let events = format!("{}.tenant_events", central.quoted());
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH ev AS ( \
              INSERT INTO {events} (tenant_id, event, actor, detail) \
              SELECT t, $2, $3, d FROM unnest($1::text[], $4::text[]) AS u(t, d) \
          ) \
          SELECT pg_notify('{CHANNEL}', t) FROM unnest($1::text[]) AS t"
-    ))
+    )))
     .bind(tenants)
     .bind(event)
     .bind(actor)

@@ -115,7 +115,9 @@ impl TenantTx {
             tx.tenant.quoted()
         );
         // Simple protocol: both statements in one message, one round trip.
-        tx.conn_mut().execute(sqlx::raw_sql(&sql)).await?;
+        tx.conn_mut()
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+            .await?;
         Ok(tx)
     }
 
@@ -137,7 +139,10 @@ impl TenantTx {
              SELECT role FROM user_mst WHERE id = {user_id}",
             tx.tenant.quoted()
         );
-        let row = tx.conn_mut().fetch_optional(sqlx::raw_sql(&sql)).await?;
+        let row = tx
+            .conn_mut()
+            .fetch_optional(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+            .await?;
         let role = match row {
             Some(r) => Some(sqlx::Row::try_get::<String, _>(&r, 0)?),
             None => None,
@@ -318,7 +323,7 @@ async fn read_on(
         .join(", ");
     let path = format!("SET LOCAL search_path TO {}, public", tenant.quoted());
     let execute = format!("EXECUTE {statement}({args})");
-    let first = rows_of(conn, &format!("{path}; {execute}")).await;
+    let first = rows_of(conn, format!("{path}; {execute}")).await;
     // Not prepared on this connection for this tenant yet (26000), or "cached plan must
     // not change result type" after a migration changed a column (0A000).
     let deallocate = match &first {
@@ -333,12 +338,12 @@ async fn read_on(
         .collect::<Vec<_>>()
         .join(", ");
     let prepare = format!("PREPARE {statement}({types}) AS {}", read.sql);
-    rows_of(conn, &format!("{deallocate}{path}; {prepare}; {execute}")).await
+    rows_of(conn, format!("{deallocate}{path}; {prepare}; {execute}")).await
 }
 
 /// The rows of a simple-protocol message (only its last statement returns any).
-async fn rows_of(conn: &mut PgConnection, message: &str) -> Result<Vec<PgRow>, sqlx::Error> {
-    let mut replies = conn.fetch_many(sqlx::raw_sql(message));
+async fn rows_of(conn: &mut PgConnection, message: String) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut replies = conn.fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(message)));
     let mut rows = Vec::new();
     while let Some(reply) = replies.try_next().await? {
         if let Either::Right(row) = reply {

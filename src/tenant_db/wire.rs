@@ -48,6 +48,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
@@ -77,6 +78,9 @@ const SET_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', $1, true
 #[derive(Clone)]
 pub struct WireOptions {
     target: Target,
+    /// `hostaddr` (libpq's and sqlx's): the address a TCP connection is made to, the
+    /// target's host still naming the server for TLS.
+    hostaddr: Option<IpAddr>,
     user: String,
     password: Option<String>,
     database: String,
@@ -103,6 +107,7 @@ impl fmt::Debug for WireOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WireOptions")
             .field("target", &self.target)
+            .field("hostaddr", &self.hostaddr)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("database", &self.database)
@@ -140,6 +145,7 @@ impl WireOptions {
         let user = opts.get_username().to_owned();
         Ok(Self {
             target,
+            hostaddr: hostaddr(url),
             database: opts.get_database().unwrap_or(&user).to_owned(),
             user,
             password,
@@ -264,8 +270,26 @@ fn no_tls() -> sqlx::Error {
     sqlx::Error::Tls("server does not support TLS".into())
 }
 
-async fn tcp(host: &str, port: u16) -> Result<TcpStream, sqlx::Error> {
-    let s = TcpStream::connect((host, port)).await?;
+/// `hostaddr` as sqlx reads it (as libpq does): the URL's, else `PGHOSTADDR`'s. sqlx
+/// keeps it to itself, so it is read here from the same places.
+fn hostaddr(url: &str) -> Option<IpAddr> {
+    let from_url = url::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "hostaddr")
+            .map(|(_, v)| v.into_owned())
+    });
+    match from_url {
+        Some(v) => v.parse().ok(),
+        None => std::env::var("PGHOSTADDR").ok()?.parse().ok(),
+    }
+}
+
+/// A TCP connection to `hostaddr` when there is one, else to `host`.
+async fn tcp(hostaddr: Option<IpAddr>, host: &str, port: u16) -> Result<TcpStream, sqlx::Error> {
+    let s = match hostaddr {
+        Some(ip) => TcpStream::connect((ip, port)).await?,
+        None => TcpStream::connect((host, port)).await?,
+    };
     s.set_nodelay(true)?;
     Ok(s)
 }
@@ -322,7 +346,7 @@ impl WireConn {
         let (host, port, tls) = match (&opts.target, &opts.tls) {
             (Target::Tcp(host, port), Some(tls)) => (host.as_str(), *port, tls),
             (Target::Tcp(host, port), None) => {
-                let io = Box::new(tcp(host, *port).await?);
+                let io = Box::new(tcp(opts.hostaddr, host, *port).await?);
                 return Self::start(io, Channel::Plain, opts).await;
             }
             (Target::Unix(path), _) => {
@@ -332,13 +356,24 @@ impl WireConn {
         };
         match tls.mode {
             PgSslMode::Disable => {
-                Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await
+                Self::start(
+                    Box::new(tcp(opts.hostaddr, host, port).await?),
+                    Channel::Plain,
+                    opts,
+                )
+                .await
             }
             PgSslMode::Allow => {
-                match Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await {
+                match Self::start(
+                    Box::new(tcp(opts.hostaddr, host, port).await?),
+                    Channel::Plain,
+                    opts,
+                )
+                .await
+                {
                     // Refused (pg_hba.conf may allow only TLS): again over TLS.
                     Err(sqlx::Error::Database(_)) => {
-                        let s = tcp(host, port).await?;
+                        let s = tcp(opts.hostaddr, host, port).await?;
                         match upgrade(s, host, tls).await? {
                             Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
                             Upgrade::Refused(_) => Err(no_tls()),
@@ -348,25 +383,34 @@ impl WireConn {
                 }
             }
             PgSslMode::Prefer => {
-                let s = tcp(host, port).await?;
+                let s = tcp(opts.hostaddr, host, port).await?;
                 match upgrade(s, host, tls).await {
                     Ok(Upgrade::Tls(io, cb)) => match Self::start(io, cb, opts).await {
                         // Refused over TLS (pg_hba.conf may allow only plain): again without.
                         Err(sqlx::Error::Database(_)) => {
-                            Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts)
-                                .await
+                            Self::start(
+                                Box::new(tcp(opts.hostaddr, host, port).await?),
+                                Channel::Plain,
+                                opts,
+                            )
+                            .await
                         }
                         other => other,
                     },
                     Ok(Upgrade::Refused(s)) => Self::start(Box::new(s), Channel::Plain, opts).await,
                     Err(sqlx::Error::Tls(_)) => {
-                        Self::start(Box::new(tcp(host, port).await?), Channel::Plain, opts).await
+                        Self::start(
+                            Box::new(tcp(opts.hostaddr, host, port).await?),
+                            Channel::Plain,
+                            opts,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 }
             }
             PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => {
-                let s = tcp(host, port).await?;
+                let s = tcp(opts.hostaddr, host, port).await?;
                 match upgrade(s, host, tls).await? {
                     Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
                     Upgrade::Refused(_) => Err(no_tls()),
@@ -863,6 +907,15 @@ AwMJK+cCw+eHUiHQ69nTF5rEGlM2e1e5RIUQ
             "{:?}",
             sock.target
         );
+    }
+
+    #[test]
+    fn hostaddr_is_connected_to_and_host_names_the_server() {
+        let o = opts("postgres://a@db.example:6543/d?hostaddr=127.0.0.2&sslmode=disable").unwrap();
+        assert!(matches!(&o.target, Target::Tcp(h, 6543) if h == "db.example"));
+        assert_eq!(o.hostaddr, Some("127.0.0.2".parse().unwrap()));
+        let o = opts("postgres://a@db.example/d?hostaddr=::1").unwrap();
+        assert_eq!(o.hostaddr, Some("::1".parse().unwrap()));
     }
 
     #[test]

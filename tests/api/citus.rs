@@ -170,9 +170,11 @@ impl CitusApp {
                 .await
                 .unwrap();
         for s in schemas {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))
-                .execute(&self.app.db)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{s}\" CASCADE"
+            )))
+            .execute(&self.app.db)
+            .await;
         }
     }
 }
@@ -297,9 +299,9 @@ async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
 
     // Usage is flushed to the central schema.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let calls: i64 = sqlx::query_scalar(&format!(
+    let calls: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COALESCE(SUM(calls), 0)::bigint FROM \"{central}\".api_usage WHERE tenant_id = $1"
-    ))
+    )))
     .bind(&a)
     .fetch_one(&c.app.db)
     .await
@@ -325,9 +327,9 @@ async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
         applied.contains("tenants: 2 at version 2 (2 migrated, 0 already up to date, 0 failed)"),
         "{applied}"
     );
-    let has_index: bool = sqlx::query_scalar(&format!(
+    let has_index: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT to_regclass('\"{a}\".user_mst_nickname_idx') IS NOT NULL"
-    ))
+    )))
     .fetch_one(&c.app.db)
     .await
     .unwrap();
@@ -353,18 +355,19 @@ async fn on_citus_every_statement_path_works_and_tenants_are_distributed() {
         c.distributed(&copy).await,
         "the restored copy is distributed"
     );
-    let copied_users: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{copy}\".user_mst"))
-            .fetch_one(&c.app.db)
-            .await
-            .unwrap();
+    let copied_users: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{copy}\".user_mst"
+    )))
+    .fetch_one(&c.app.db)
+    .await
+    .unwrap();
     assert_eq!(copied_users, 2);
     c.cli_ok(&["tenant", "delete", &copy, "--reason", "test copy"])
         .await;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE \"{central}\".tenants SET deleted_at = deleted_at - interval '400 days' \
          WHERE tenant_id = $1"
-    ))
+    )))
     .bind(&copy)
     .execute(&c.app.db)
     .await

@@ -134,9 +134,9 @@ async fn migration_traces(db: &PgPool, tenant: &str) -> (bool, i64) {
         .await
         .unwrap();
     let marks: i64 = if table {
-        sqlx::query_scalar(&format!(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM \"{tenant}\".migration_marks"
-        ))
+        )))
         .fetch_one(db)
         .await
         .unwrap()
@@ -648,9 +648,9 @@ fn only_run_dir(root: &Path) -> PathBuf {
 }
 
 async fn emails(db: &PgPool, tenant: &str) -> Vec<(i64, String)> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, email FROM \"{tenant}\".user_mst ORDER BY id"
-    ))
+    )))
     .fetch_all(db)
     .await
     .unwrap()

@@ -48,14 +48,16 @@ pub async fn fresh_database() -> String {
                 .unwrap_or(0);
             if now.saturating_sub(ts) > 3600 {
                 let _ = admin
-                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
                     .await;
             }
         }
     }
     let name = format!("mtpaas_t_{now}_{}", uuid::Uuid::new_v4().simple());
     admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .await
         .unwrap();
     format!("{}/{name}", pg_base())
@@ -225,7 +227,7 @@ impl TestApp {
     }
 
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
             .fetch_one(&self.db)
             .await
             .unwrap()

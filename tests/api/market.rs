@@ -48,14 +48,18 @@ impl Market {
                     .unwrap_or(0);
                 if now.saturating_sub(ts) > 3600 {
                     let _ = admin
-                        .execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS `{name}`"
+                        )))
                         .await;
                 }
             }
         }
         let name = format!("mtpaas_m_{now}_{}", uuid::Uuid::new_v4().simple());
         admin
-            .execute(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str())
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+            )))
             .await
             .unwrap();
         let url = format!("{}/{name}", mysql_base());
@@ -120,10 +124,10 @@ impl Market {
         created: &str,
         expires: &str,
     ) -> i64 {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO service_applications (user_id, service_id, kind, status, created_at, demo_expires_at) \
              VALUES (?, ?, ?, ?, {created}, {expires})"
-        ))
+        )))
         .bind(user)
         .bind(service)
         .bind(kind)

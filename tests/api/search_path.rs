@@ -174,9 +174,9 @@ async fn hundreds_of_concurrent_and_cancelled_requests_only_ever_see_their_own_r
     for (i, t) in tenants.iter().enumerate() {
         app.create_tenant(t, i as i64 + 1).await;
         // Same ids in every tenant; emails say whose row it is.
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {t}.user_mst (email, name) SELECT 'u' || g || '@{t}.kr', '{t}' FROM generate_series(1, 15) g"
-        ))
+        )))
         .execute(&app.db)
         .await
         .unwrap();

@@ -75,13 +75,15 @@ async fn fresh_database(port: u16) -> String {
             .unwrap_or(0);
         if now.saturating_sub(ts) > 3600 {
             let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
                 .await;
         }
     }
     let name = format!("mtpaas_tls_{now}_{}", uuid::Uuid::new_v4().simple());
     admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .await
         .unwrap();
     format!("{base}/{name}")

@@ -136,7 +136,7 @@ impl Cluster {
         for node in self.nodes() {
             let mut admin = PgConnection::connect(&self.url_on(node, "postgres")?).await?;
             admin
-                .execute(format!("CREATE DATABASE \"{db}\"").as_str())
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
                 .await?;
             let mut c = PgConnection::connect(&self.url_on(node, db)?).await?;
             c.execute("CREATE EXTENSION citus").await?;
@@ -170,7 +170,9 @@ impl Cluster {
                 let dropped = async {
                     let mut admin = PgConnection::connect(&self.url_on(node, "postgres")?).await?;
                     admin
-                        .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+                        )))
                         .await?;
                     anyhow::Ok(())
                 }

@@ -52,10 +52,10 @@ async fn load(state: &AppState, id: &TenantId) -> Result<TenantRow> {
 }
 
 async fn schema_version(state: &AppState, schema: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(&format!(
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM {}.tenant_schema_versions WHERE schema_name = $1",
         state.config.central_schema.quoted()
-    ))
+    )))
     .bind(schema)
     .fetch_optional(&state.db)
     .await?)
@@ -86,10 +86,10 @@ pub struct Overview {
     responses((status = 200, body = Overview), (status = 401)),
     security(("bearer" = [])))]
 pub async fn overview(_op: SuperAdmin, State(state): State<AppState>) -> Result<Json<Overview>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT status, count(*) FROM {} GROUP BY status",
         tenants_table(&state.config.central_schema)
-    ))
+    )))
     .fetch_all(&state.db)
     .await?;
     let mut counts = StatusCounts::default();
@@ -187,24 +187,26 @@ pub async fn activity(
     }
     let names: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     let central = state.config.central_schema.quoted();
-    let rows: Vec<(String, Option<i32>, Option<String>, String)> = sqlx::query_as(&format!(
-        "SELECT tenant_id, application_id, application_kind, status FROM {central}.tenants \
-          WHERE tenant_id = ANY($1)"
-    ))
-    .bind(&names)
-    .fetch_all(&state.db)
-    .await?;
+    let rows: Vec<(String, Option<i32>, Option<String>, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT tenant_id, application_id, application_kind, status FROM {central}.tenants \
+              WHERE tenant_id = ANY($1)"
+        )))
+        .bind(&names)
+        .fetch_all(&state.db)
+        .await?;
     let since = hour_of(Utc::now()) - TimeDelta::hours(23);
-    let calls: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(&format!(
-        "SELECT tenant_id, COALESCE(SUM(calls), 0)::bigint FROM {central}.api_usage \
-          WHERE tenant_id = ANY($1) AND hour >= $2 GROUP BY tenant_id"
-    ))
-    .bind(&names)
-    .bind(since)
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .collect();
+    let calls: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(format!(
+            "SELECT tenant_id, COALESCE(SUM(calls), 0)::bigint FROM {central}.api_usage \
+              WHERE tenant_id = ANY($1) AND hour >= $2 GROUP BY tenant_id"
+        )))
+        .bind(&names)
+        .bind(since)
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
     let live: Vec<TenantId> = rows
         .iter()
         .filter(|r| r.3 != TenantStatus::Purged.as_str())
@@ -281,7 +283,7 @@ async fn last_activity(
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let mut q = sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(&sql);
+    let mut q = sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(sqlx::AssertSqlSafe(sql));
     for id in &present {
         q = q.bind(id.as_str());
     }
@@ -321,7 +323,7 @@ async fn demo_ends(
     let found: Vec<(i64, NaiveDateTime, i64)> = market::fetch_all(
         state.market.as_ref(),
         state.config.market_timeout,
-        &sql,
+        sqlx::AssertSqlSafe(sql),
         move |mut q| {
             for id in apps {
                 q = q.bind(id);
