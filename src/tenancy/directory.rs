@@ -56,7 +56,64 @@ pub struct TenantDirectory {
 struct Inner {
     pool: PgPool,
     tenants_table: String,
-    statuses: RwLock<HashMap<TenantId, TenantStatus>>,
+    statuses: RwLock<Statuses>,
+}
+
+/// The statuses, and when this process last set each one itself (a count of its sets).
+/// A reload reads the database, then writes what it read; if this process committed and
+/// set a change of that tenant in between, what the reload read may be older, so it is
+/// not written (the change's own NOTIFY brings a later reload).
+#[derive(Default)]
+struct Statuses {
+    status: HashMap<TenantId, TenantStatus>,
+    set_at: HashMap<TenantId, u64>,
+    sets: u64,
+}
+
+impl Statuses {
+    fn set(&mut self, id: &TenantId, status: TenantStatus) {
+        self.sets += 1;
+        self.status.insert(id.clone(), status);
+        self.set_at.insert(id.clone(), self.sets);
+    }
+
+    /// Taken before a reload reads the database.
+    fn mark(&self) -> u64 {
+        self.sets
+    }
+
+    /// What a reload of one tenant read, as of `mark`; the status now held.
+    fn loaded(
+        &mut self,
+        id: &TenantId,
+        status: Option<TenantStatus>,
+        mark: u64,
+    ) -> Option<TenantStatus> {
+        match self.set_at.get(id) {
+            Some(&at) if at > mark => return self.status.get(id).copied(),
+            Some(_) => {
+                self.set_at.remove(id);
+            }
+            None => {}
+        }
+        match status {
+            Some(s) => self.status.insert(id.clone(), s),
+            None => self.status.remove(id),
+        };
+        status
+    }
+
+    /// What a reload of every tenant read, as of `mark`.
+    fn loaded_all(&mut self, mut fresh: HashMap<TenantId, TenantStatus>, mark: u64) {
+        self.set_at.retain(|_, at| *at > mark);
+        for id in self.set_at.keys() {
+            match self.status.get(id) {
+                Some(s) => fresh.insert(id.clone(), *s),
+                None => fresh.remove(id),
+            };
+        }
+        self.status = fresh;
+    }
 }
 
 impl TenantDirectory {
@@ -65,7 +122,7 @@ impl TenantDirectory {
             inner: Arc::new(Inner {
                 pool,
                 tenants_table: format!("{}.tenants", central.quoted()),
-                statuses: RwLock::new(HashMap::new()),
+                statuses: RwLock::new(Statuses::default()),
             }),
         }
     }
@@ -84,6 +141,7 @@ impl TenantDirectory {
             .statuses
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .status
             .get(id)
             .copied()
     }
@@ -94,7 +152,7 @@ impl TenantDirectory {
             .statuses
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), status);
+            .set(id, status);
     }
 
     pub fn len(&self) -> usize {
@@ -102,6 +160,7 @@ impl TenantDirectory {
             .statuses
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .status
             .len()
     }
 
@@ -117,7 +176,7 @@ impl TenantDirectory {
             .read()
             .unwrap_or_else(|e| e.into_inner());
         let mut out = HashMap::new();
-        for s in map.values() {
+        for s in map.status.values() {
             *out.entry(*s).or_insert(0) += 1;
         }
         out
@@ -128,25 +187,23 @@ impl TenantDirectory {
             "SELECT status FROM {} WHERE tenant_id = $1",
             self.inner.tenants_table
         );
+        let mark = self.mark();
         let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&self.inner.pool)
             .await?;
         let status = row.and_then(|(s,)| TenantStatus::parse(&s));
-        let mut map = self
+        Ok(self
             .inner
             .statuses
             .write()
-            .unwrap_or_else(|e| e.into_inner());
-        match status {
-            Some(s) => map.insert(id.clone(), s),
-            None => map.remove(id),
-        };
-        Ok(status)
+            .unwrap_or_else(|e| e.into_inner())
+            .loaded(id, status, mark))
     }
 
     pub async fn reload_all(&self) -> Result<(), sqlx::Error> {
         let sql = format!("SELECT tenant_id, status FROM {}", self.inner.tenants_table);
+        let mark = self.mark();
         let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.inner.pool)
             .await?;
@@ -156,12 +213,20 @@ impl TenantDirectory {
                 fresh.insert(id, s);
             }
         }
-        *self
-            .inner
+        self.inner
             .statuses
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = fresh;
+            .unwrap_or_else(|e| e.into_inner())
+            .loaded_all(fresh, mark);
         Ok(())
+    }
+
+    fn mark(&self) -> u64 {
+        self.inner
+            .statuses
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .mark()
     }
 
     /// Follows status changes until the process ends. Reconnects with a pause after
@@ -213,4 +278,70 @@ pub const NOTIFY_SQL: &str = "SELECT pg_notify('mtpaas_tenants', $1)";
 /// `"central".tenants`, for SQL built elsewhere.
 pub fn tenants_table(central: &TenantId) -> String {
     format!("{}.{}", central.quoted(), quote_ident("tenants"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_reload_that_read_before_a_local_change_does_not_undo_it() {
+        let t = id("univ_a");
+        let mut m = Statuses::default();
+        m.set(&t, TenantStatus::Active);
+        // The listener starts reloading after the reinstatement's NOTIFY and reads
+        // `active`; meanwhile this process deletes the tenant and sets it.
+        let mark = m.mark();
+        m.set(&t, TenantStatus::Deleted);
+        assert_eq!(
+            m.loaded(&t, Some(TenantStatus::Active), mark),
+            Some(TenantStatus::Deleted)
+        );
+        assert_eq!(m.status.get(&t), Some(&TenantStatus::Deleted));
+        // The deletion's own NOTIFY reloads after the set: what it reads is written.
+        let mark = m.mark();
+        assert_eq!(
+            m.loaded(&t, Some(TenantStatus::Deleted), mark),
+            Some(TenantStatus::Deleted)
+        );
+        assert!(
+            m.set_at.is_empty(),
+            "stamps older than a reload are dropped"
+        );
+        // A later change from another replica is taken as read.
+        let mark = m.mark();
+        assert_eq!(m.loaded(&t, None, mark), None);
+        assert!(m.status.is_empty());
+    }
+
+    #[test]
+    fn a_full_reload_keeps_changes_set_while_it_read() {
+        let (a, b, c) = (id("univ_a"), id("univ_b"), id("univ_c"));
+        let mut m = Statuses::default();
+        m.set(&a, TenantStatus::Active);
+        let mark = m.mark();
+        m.set(&b, TenantStatus::Suspended);
+        let fresh = HashMap::from([
+            (a.clone(), TenantStatus::Suspended),
+            (b.clone(), TenantStatus::Active),
+            (c.clone(), TenantStatus::Active),
+        ]);
+        m.loaded_all(fresh, mark);
+        assert_eq!(
+            m.status.get(&a),
+            Some(&TenantStatus::Suspended),
+            "read after its set"
+        );
+        assert_eq!(
+            m.status.get(&b),
+            Some(&TenantStatus::Suspended),
+            "set while reading"
+        );
+        assert_eq!(m.status.get(&c), Some(&TenantStatus::Active));
+        assert_eq!(m.set_at.len(), 1);
+    }
 }
