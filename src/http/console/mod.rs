@@ -7,7 +7,7 @@
 //! session cookie and `X-CSRF-Token` (the `SuperAdmin` guard takes either that or a
 //! Bearer header); the routes here call the same library functions as the CLI
 //! (`schema::drift`, `archive::backup`). Every response of the console carries a strict
-//! `Content-Security-Policy` and the other headers of [`security_headers`].
+//! `Content-Security-Policy` and the other headers of `security_headers`.
 
 pub mod assets;
 pub mod session;
