@@ -354,26 +354,17 @@ impl WireConn {
                 return Self::start(io, Channel::Plain, opts).await;
             }
         };
+        let connect = || tcp(opts.hostaddr, host, port);
+        // A new TCP connection and a session over it without TLS.
+        let plain =
+            || async move { Self::start(Box::new(connect().await?), Channel::Plain, opts).await };
         match tls.mode {
-            PgSslMode::Disable => {
-                Self::start(
-                    Box::new(tcp(opts.hostaddr, host, port).await?),
-                    Channel::Plain,
-                    opts,
-                )
-                .await
-            }
+            PgSslMode::Disable => plain().await,
             PgSslMode::Allow => {
-                match Self::start(
-                    Box::new(tcp(opts.hostaddr, host, port).await?),
-                    Channel::Plain,
-                    opts,
-                )
-                .await
-                {
+                match plain().await {
                     // Refused (pg_hba.conf may allow only TLS): again over TLS.
                     Err(sqlx::Error::Database(_)) => {
-                        let s = tcp(opts.hostaddr, host, port).await?;
+                        let s = connect().await?;
                         match upgrade(s, host, tls).await? {
                             Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
                             Upgrade::Refused(_) => Err(no_tls()),
@@ -383,34 +374,20 @@ impl WireConn {
                 }
             }
             PgSslMode::Prefer => {
-                let s = tcp(opts.hostaddr, host, port).await?;
+                let s = connect().await?;
                 match upgrade(s, host, tls).await {
                     Ok(Upgrade::Tls(io, cb)) => match Self::start(io, cb, opts).await {
                         // Refused over TLS (pg_hba.conf may allow only plain): again without.
-                        Err(sqlx::Error::Database(_)) => {
-                            Self::start(
-                                Box::new(tcp(opts.hostaddr, host, port).await?),
-                                Channel::Plain,
-                                opts,
-                            )
-                            .await
-                        }
+                        Err(sqlx::Error::Database(_)) => plain().await,
                         other => other,
                     },
                     Ok(Upgrade::Refused(s)) => Self::start(Box::new(s), Channel::Plain, opts).await,
-                    Err(sqlx::Error::Tls(_)) => {
-                        Self::start(
-                            Box::new(tcp(opts.hostaddr, host, port).await?),
-                            Channel::Plain,
-                            opts,
-                        )
-                        .await
-                    }
+                    Err(sqlx::Error::Tls(_)) => plain().await,
                     Err(e) => Err(e),
                 }
             }
             PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => {
-                let s = tcp(opts.hostaddr, host, port).await?;
+                let s = connect().await?;
                 match upgrade(s, host, tls).await? {
                     Upgrade::Tls(io, cb) => Self::start(io, cb, opts).await,
                     Upgrade::Refused(_) => Err(no_tls()),
